@@ -1,0 +1,1 @@
+"""Pure, framework-free helpers shared by every middleware."""

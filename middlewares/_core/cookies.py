@@ -1,0 +1,146 @@
+"""HTTP cookies: RFC 6265 §5.4 ``Cookie`` parsing, §4.1 ``Set-Cookie`` building, and the
+cookie-prefix, SameSite and Partitioned rules of RFC 6265bis and CHIPS, checked at configuration."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from email.utils import formatdate
+from typing import Literal
+
+from .headers import is_token
+
+SameSite = Literal["lax", "strict", "none"]
+
+# RFC 6265 §4.1.1: cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E
+_COOKIE_OCTETS = frozenset(
+    [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]
+)
+# RFC 6265 §4.1.1: av-octet = any CHAR except CTLs or ";"
+_ATTRIBUTE_OCTETS = frozenset(range(0x20, 0x7F)) - {ord(";")}
+
+
+def parse_cookie(values: Iterable[bytes]) -> dict[str, str]:
+    """Parse ``Cookie`` header field values into ``{name: value}``.
+
+    Tolerant as RFC 6265 §5.4 asks of servers: pairs split on ``;``, whitespace trimmed, one pair
+    of surrounding double quotes removed, pairs without ``=`` or with an empty name ignored. When a
+    name repeats, the first wins: browsers send the cookie with the most specific Path first.
+    Bytes are read as Latin-1, so any input parses and round-trips to the same bytes.
+    """
+    cookies: dict[str, str] = {}
+    for value in values:
+        for pair in value.decode("latin-1").split(";"):
+            name, sep, raw = pair.partition("=")
+            name = name.strip(" \t")
+            if not sep or not name or name in cookies:
+                continue
+            raw = raw.strip(" \t")
+            if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+                raw = raw[1:-1]
+            cookies[name] = raw
+    return cookies
+
+
+def is_cookie_value(value: str) -> bool:
+    """Return whether ``value`` may be sent unquoted as a cookie value (RFC 6265 §4.1.1)."""
+    return value.isascii() and all(ord(c) in _COOKIE_OCTETS for c in value)
+
+
+class CookieOptions:
+    """The attributes of one cookie, validated once and turned into ``Set-Cookie`` values.
+
+    Args:
+        name: Cookie name, an RFC 9110 token.
+        path: ``Path`` attribute. Defaults to ``"/"``.
+        domain: ``Domain`` attribute, or None for a host-only cookie.
+        secure: Send the ``Secure`` attribute.
+        httponly: Send the ``HttpOnly`` attribute.
+        same_site: ``"lax"``, ``"strict"`` or ``"none"`` (which requires ``secure``), or None
+            to leave the browser's default.
+        partitioned: Send the CHIPS ``Partitioned`` attribute (requires ``secure``).
+
+    Raises:
+        ValueError: an attribute the browsers would reject or silently ignore, naming the rule.
+    """
+
+    __slots__ = ("_delete", "_suffix", "domain", "name", "path", "secure")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = True,
+        same_site: SameSite | None = "lax",
+        partitioned: bool = False,
+    ) -> None:
+        if not is_token(name):
+            raise ValueError(f"cookie name must be an HTTP token, got {name!r}")
+        for attribute, value in (("path", path), ("domain", domain)):
+            if value is not None and not (
+                value and value.isascii() and all(ord(c) in _ATTRIBUTE_OCTETS for c in value)
+            ):
+                raise ValueError(
+                    f"cookie {attribute} must be non-empty printable ASCII without ';', "
+                    f"got {value!r}"
+                )
+        if same_site is not None:
+            same_site = same_site.lower()  # type: ignore[assignment]
+            if same_site not in ("lax", "strict", "none"):
+                raise ValueError(
+                    f"same_site must be 'lax', 'strict', 'none' or None, got {same_site!r}"
+                )
+            if same_site == "none" and not secure:
+                raise ValueError("same_site='none' requires a secure cookie (RFC 6265bis §5.6.7)")
+        if partitioned and not secure:
+            raise ValueError("partitioned cookies must be secure (CHIPS)")
+        if name.startswith("__Secure-") and not secure:
+            raise ValueError(f"the __Secure- prefix requires a secure cookie, got name {name!r}")
+        if name.startswith("__Host-") and (not secure or domain is not None or path != "/"):
+            raise ValueError(
+                f"the __Host- prefix requires a secure cookie with path '/' and no domain, "
+                f"got name {name!r} (secure={secure}, path={path!r}, domain={domain!r})"
+            )
+        self.name = name
+        self.path = path
+        self.domain = domain
+        self.secure = secure
+        attributes = [f"Path={path}"]
+        if domain is not None:
+            attributes.append(f"Domain={domain}")
+        if secure:
+            attributes.append("Secure")
+        if httponly:
+            attributes.append("HttpOnly")
+        if same_site is not None:
+            attributes.append(f"SameSite={same_site.capitalize()}")
+        if partitioned:
+            attributes.append("Partitioned")
+        self._suffix = "; " + "; ".join(attributes)
+        self._delete = (
+            f'{name}=""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0{self._suffix}'
+        ).encode("latin-1")
+
+    def header(self, value: str, *, max_age: int | None = None, now: float | None = None) -> bytes:
+        """Build a ``Set-Cookie`` value for ``value``.
+
+        ``max_age`` in seconds sends both ``Max-Age`` and ``Expires`` (for old clients); None makes
+        a browser-session cookie. ``now`` is the Unix time ``Expires`` counts from.
+        """
+        if not is_cookie_value(value):
+            raise ValueError(
+                f"cookie value has characters outside RFC 6265 cookie-octets: {value!r}"
+            )
+        if max_age is None:
+            return f"{self.name}={value}{self._suffix}".encode("latin-1")
+        expires = formatdate((time.time() if now is None else now) + max_age, usegmt=True)
+        return f"{self.name}={value}; Max-Age={max_age}; Expires={expires}{self._suffix}".encode(
+            "latin-1"
+        )
+
+    def delete_header(self) -> bytes:
+        """Build the ``Set-Cookie`` value that removes this cookie (same Path and Domain)."""
+        return self._delete

@@ -1,0 +1,15 @@
+"""ASGI 3 callable types, structurally identical to ``starlette.types``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Raw header pairs as ASGI carries them: ``[(b"content-type", b"text/plain"), ...]``.
+RawHeaders = list[tuple[bytes, bytes]]
