@@ -1,0 +1,124 @@
+"""HMAC signing with key rings (RFC 2104 HMAC, RFC 4648 §5 base64url), plus verification of
+itsdangerous ``TimestampSigner`` tokens so values signed by Starlette keep verifying.
+
+A key ring signs with its first key and verifies with every key, reporting which one matched,
+so a secret can be rotated without logging anybody out: put the new key first and keep the old
+one until the values it signed have expired.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Sequence
+
+Secret = str | bytes
+
+# itsdangerous 2.x ``Signer`` defaults, the ones Starlette's SessionMiddleware relies on:
+# salt "itsdangerous.Signer", key derivation "django-concat", HMAC-SHA1, separator ".".
+_ITSDANGEROUS_SALT = b"itsdangerous.Signer"
+
+
+def b64encode(data: bytes) -> bytes:
+    """Encode ``data`` as unpadded base64url (RFC 4648 §5), safe in cookies and URLs."""
+    return urlsafe_b64encode(data).rstrip(b"=")
+
+
+def b64decode(data: bytes) -> bytes:
+    """Decode unpadded base64url; raise ``ValueError`` on anything else."""
+    try:
+        return urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+    except binascii.Error as exc:
+        raise ValueError(f"not base64url: {exc}") from None
+
+
+def _as_bytes(name: str, key: object) -> bytes:
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, bytes):
+        raise TypeError(f"{name} keys must be str or bytes, got {type(key).__name__}")
+    if not key:
+        raise ValueError(f"{name} keys must not be empty")
+    return key
+
+
+def secrets_from(name: str, secret: Secret | Sequence[Secret]) -> tuple[bytes, ...]:
+    """Normalise one secret or a list of secrets into a tuple of bytes, newest first.
+
+    Args:
+        name: The argument name to put in error messages.
+        secret: A key, or a non-empty sequence of keys whose first element is the newest.
+    """
+    keys = [secret] if isinstance(secret, (str, bytes)) else list(secret)
+    if not keys:
+        raise ValueError(f"{name} must be a key or a non-empty list of keys, got {secret!r}")
+    return tuple(_as_bytes(name, key) for key in keys)
+
+
+class KeyRing:
+    """Sign with the newest key, verify with all of them.
+
+    Each secret is turned into its own HMAC-SHA256 key by an HMAC of ``salt`` (so one secret
+    used for several purposes gives unrelated keys). A signed value is
+    ``value + b"." + base64url(HMAC-SHA256(key, value))``.
+
+    Args:
+        secrets: The secrets, newest first; the first signs.
+        salt: What the keys are for, mixed into each derived key.
+    """
+
+    __slots__ = ("_keys", "_legacy_keys", "secrets")
+
+    def __init__(self, secrets: Sequence[bytes], *, salt: bytes) -> None:
+        if not secrets:
+            raise ValueError("a key ring needs at least one secret")
+        self.secrets = tuple(secrets)
+        self._keys = tuple(hmac.digest(secret, salt, "sha256") for secret in self.secrets)
+        # itsdangerous "django-concat" derivation: SHA1(salt + b"signer" + secret).
+        self._legacy_keys = tuple(
+            hashlib.sha1(_ITSDANGEROUS_SALT + b"signer" + secret).digest()
+            for secret in self.secrets
+        )
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def sign(self, value: bytes) -> bytes:
+        """Return ``value`` followed by ``.`` and its signature under the newest key."""
+        return value + b"." + b64encode(hmac.digest(self._keys[0], value, "sha256"))
+
+    def unsign(self, signed: bytes) -> tuple[bytes, int] | None:
+        """Return ``(value, index of the key that verified)``, or None if no key does."""
+        value, sep, signature = signed.rpartition(b".")
+        if not sep:
+            return None
+        try:
+            expected = b64decode(signature)
+        except ValueError:
+            return None
+        for index, key in enumerate(self._keys):
+            if hmac.compare_digest(hmac.digest(key, value, "sha256"), expected):
+                return value, index
+        return None
+
+    def unsign_itsdangerous(self, signed: bytes) -> tuple[bytes, int, int] | None:
+        """Verify an itsdangerous ``TimestampSigner`` token signed with one of the secrets.
+
+        Returns ``(value, timestamp in Unix seconds, key index)`` or None. The caller checks the
+        age: this only proves who signed it and when.
+        """
+        head, sep, signature = signed.rpartition(b".")
+        value, sep2, stamp = head.rpartition(b".")
+        if not sep or not sep2:
+            return None
+        try:
+            expected = b64decode(signature)
+            timestamp = int.from_bytes(b64decode(stamp), "big")
+        except ValueError:
+            return None
+        for index, key in enumerate(self._legacy_keys):
+            if hmac.compare_digest(hmac.digest(key, head, "sha1"), expected):
+                return value, timestamp, index
+        return None

@@ -1,0 +1,637 @@
+"""Sessions in a signed cookie or a server-side store: RFC 6265 cookies, RFC 2104 HMAC signing,
+RFC 9110 §12.5.5 ``Vary: Cookie``, and the ASGI 3 HTTP and WebSocket (``websocket.accept``
+headers) message flows."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, Protocol
+
+from ._core.cookies import CookieOptions, SameSite, parse_cookie
+from ._core.headers import merge_vary, mutable_headers
+from ._core.signing import KeyRing, Secret, b64decode, b64encode, secrets_from
+from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
+
+__all__ = [
+    "Session",
+    "SessionCookieTooLarge",
+    "SessionError",
+    "SessionMiddleware",
+    "SessionStore",
+    "SessionStoreError",
+]
+
+Clock = Callable[[], float]
+IdFactory = Callable[[], str]
+Action = Literal["none", "write", "clear"]
+
+#: RFC 6265 §6.1: user agents support at least 4096 bytes per cookie, "as measured by the sum
+#: of the length of the cookie's name, value, and attributes"; past it browsers drop the cookie.
+COOKIE_LIMIT = 4096
+#: How long a session lives on the server after its last write when ``max_age`` is None (a
+#: browser-session cookie): the browser may keep such a cookie for weeks, the server does not.
+DEFAULT_LIFETIME = 14 * 24 * 3600
+_EMPTY = b"{}"
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+_decode_json = json.JSONDecoder().decode
+
+
+class SessionError(RuntimeError):
+    """A session could not be loaded or saved as asked."""
+
+
+class SessionStoreError(SessionError):
+    """The session store failed or did not answer in time; nothing was read or overwritten."""
+
+
+class SessionCookieTooLarge(SessionError):
+    """The session cookie would exceed the 4096 bytes browsers accept (RFC 6265 §6.1)."""
+
+
+class SessionStore(Protocol):
+    """Where server-side sessions live. Every method is one round trip.
+
+    Values are opaque bytes; ``ttl`` is in seconds. ``create`` and ``update`` are conditional so
+    that a session id is never adopted from a client and a deleted session never comes back.
+    A store that cannot answer raises `SessionStoreError`.
+    """
+
+    async def load(self, session_id: str) -> bytes | None:
+        """Return the value stored under ``session_id``, or None if there is none."""
+        ...
+
+    async def create(self, session_id: str, data: bytes, ttl: int) -> bool:
+        """Store ``data`` only if ``session_id`` is unused; return whether it was stored."""
+        ...
+
+    async def update(self, session_id: str, data: bytes, ttl: int) -> bool:
+        """Replace ``data`` only if ``session_id`` still exists; return whether it did."""
+        ...
+
+    async def delete(self, session_id: str) -> None:
+        """Remove ``session_id`` if present."""
+        ...
+
+
+def new_session_id() -> str:
+    """A random session id: 256 bits from the OS CSPRNG, base64url."""
+    return secrets.token_urlsafe(32)
+
+
+class Session(dict[str, Any]):
+    """The session of one request: a ``dict`` that remembers whether the app looked at it.
+
+    ``request.session`` in Starlette and FastAPI returns this object. Any JSON-serialisable
+    value may be stored; changes, nested ones included, are found by comparing the serialised
+    content at response time, so there is nothing to flag by hand.
+    """
+
+    __slots__ = (
+        "_baseline",
+        "_created",
+        "_forced",
+        "_id",
+        "_loaded",
+        "_regenerate",
+        "_written",
+        "accessed",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accessed = False
+        self._forced = False
+        self._regenerate = False
+        self._id: str | None = None
+        self._loaded = False
+        self._baseline = _EMPTY
+        self._created = 0
+        self._written = 0
+
+    @property
+    def id(self) -> str | None:
+        """The server-side session id, or None for cookie sessions and unsaved sessions."""
+        return self._id
+
+    def mark_accessed(self) -> None:
+        """Record that the response depends on the session (adds ``Vary: Cookie``)."""
+        self.accessed = True
+
+    def mark_modified(self) -> None:
+        """Save the session at the end of this request even if its content did not change."""
+        self.accessed = True
+        self._forced = True
+
+    def regenerate(self) -> None:
+        """Give the session a new id (and a new creation time) and delete the old entry.
+
+        Call it when the privilege level changes, typically on login, so that an id an attacker
+        planted or saw before the login is worthless afterwards.
+        """
+        self.accessed = True
+        self._forced = True
+        self._regenerate = True
+
+    # Reads mark the session accessed: the response then varies on the Cookie header.
+    def __getitem__(self, key: str) -> Any:
+        self.accessed = True
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.accessed = True
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.accessed = True
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.accessed = True
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self.accessed = True
+        return super().__len__()
+
+    def keys(self) -> Any:
+        self.accessed = True
+        return super().keys()
+
+    def values(self) -> Any:
+        self.accessed = True
+        return super().values()
+
+    def items(self) -> Any:
+        self.accessed = True
+        return super().items()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.accessed = True
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.accessed = True
+        super().__delitem__(key)
+
+    def clear(self) -> None:
+        self.accessed = True
+        super().clear()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.accessed = True
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self.accessed = True
+        return super().popitem()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self.accessed = True
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.accessed = True
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+        self.accessed = True
+        super().update(other)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Session({dict.__repr__(self)})"
+
+
+def decide(
+    *,
+    loaded: bool,
+    baseline: bytes,
+    current: bytes,
+    forced: bool,
+    written: int,
+    now: int,
+    rolling: int | None,
+) -> Action:
+    """Decide what the response does with the session: nothing, write it, or clear it.
+
+    Args:
+        loaded: A valid session came with the request (or was saved earlier on this connection).
+        baseline: The serialised content as loaded (``b"{}"`` for a new session).
+        current: The serialised content now.
+        forced: The app asked for a save (``mark_modified`` or ``regenerate``).
+        written: Unix time of the session's last write.
+        now: Unix time now.
+        rolling: Renew a loaded session whose last write is at least this many seconds old.
+    """
+    if current == _EMPTY:
+        # An emptied session is deleted; an anonymous one that stayed empty costs nothing.
+        return "clear" if loaded and (baseline != _EMPTY or forced) else "none"
+    if forced or current != baseline:
+        return "write"
+    if loaded and rolling is not None and now - written >= rolling:
+        return "write"
+    return "none"
+
+
+def is_expired(
+    *,
+    created: int,
+    written: int,
+    now: int,
+    lifetime: int,
+    idle_timeout: int | None,
+    absolute_timeout: int | None,
+) -> bool:
+    """Whether a session signed at ``written`` and created at ``created`` is over.
+
+    Args:
+        created: Unix time the session was first saved.
+        written: Unix time of its last write.
+        now: Unix time now.
+        lifetime: Seconds a session lives after its last write (``max_age``).
+        idle_timeout: Seconds without a write (renewals included) after which it ends.
+        absolute_timeout: Seconds after creation after which it ends, whatever the activity.
+    """
+    age = now - written
+    return (
+        age > lifetime
+        or (idle_timeout is not None and age > idle_timeout)
+        or (absolute_timeout is not None and now - created > absolute_timeout)
+    )
+
+
+def _load_data(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = _decode_json(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return value if type(value) is dict else None
+
+
+def _check_seconds(name: str, value: object, *, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}")
+
+
+class SessionMiddleware:
+    """Keep a per-visitor ``scope["session"]`` dict in a signed cookie or a server-side store.
+
+    Without a ``store`` the session content travels in the cookie, signed with HMAC-SHA256 (it
+    is readable by the visitor, never forgeable). With a ``store`` the cookie only holds a signed
+    random id; ids the store never issued are ignored, never adopted. Cookies written by
+    Starlette's ``SessionMiddleware`` with the same secret are read. A session is saved, and
+    ``Set-Cookie`` sent, only when its content changed (nested changes included), when the app
+    asks, or for a due ``rolling`` renewal; reading it adds ``Vary: Cookie``. Expiry is checked
+    on the server from timestamps inside the signed data. Tampered, expired or unreadable cookies
+    give an empty session.
+
+    Args:
+        app: The ASGI application to wrap.
+        secret_key: The signing key, or a list of keys: the first signs, all verify, so a key
+            can be rotated by putting the new one first.
+        session_cookie: Cookie name. Defaults to ``"session"``.
+        max_age: Seconds the session lives after its last write, sent as the cookie ``Max-Age``
+            and checked on the server. Defaults to 14 days. None sends a browser-session cookie
+            (the server still ends it 14 days after its last write, or per the timeouts below);
+            0 or less sends ``Max-Age`` as given, so the browser drops the cookie at once.
+        path: Cookie ``Path``. Defaults to ``"/"``.
+        same_site: Cookie ``SameSite``: ``"lax"`` (default), ``"strict"`` or ``"none"``.
+        https_only: Send the ``Secure`` attribute. Defaults to False.
+        domain: Cookie ``Domain``, or None (default) for a host-only cookie.
+        partitioned: Send the CHIPS ``Partitioned`` attribute (needs ``https_only``).
+        store: A `SessionStore` (``MemoryStore``, ``RedisStore``...) to keep the content on the
+            server; None (default) keeps it in the cookie.
+        idle_timeout: End a session this many seconds after its last write. Needs ``rolling``.
+        absolute_timeout: End a session this many seconds after its creation, whatever the
+            activity. None (default) for no such limit.
+        rolling: Renew (re-sign, new ``Max-Age``, new store TTL) a session that a request
+            carries when its last write is at least this many seconds old. None (default) renews
+            only on change; 0 renews on every request.
+        clock: Wall clock in Unix seconds; tests inject a fake one.
+        id_factory: Makes new session ids for stores; tests inject a predictable one.
+
+    Raises:
+        ValueError: an invalid key, cookie attribute or duration, naming the argument.
+    """
+
+    __slots__ = (
+        "_absolute",
+        "_clock",
+        "_cookie",
+        "_cookie_name",
+        "_idle",
+        "_lifetime",
+        "_max_age",
+        "_new_id",
+        "_ring",
+        "_rolling",
+        "_store",
+        "app",
+    )
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secret_key: Secret | Sequence[Secret],
+        session_cookie: str = "session",
+        max_age: int | None = 14 * 24 * 3600,
+        path: str = "/",
+        same_site: SameSite = "lax",
+        https_only: bool = False,
+        domain: str | None = None,
+        partitioned: bool = False,
+        store: SessionStore | None = None,
+        idle_timeout: int | None = None,
+        absolute_timeout: int | None = None,
+        rolling: int | None = None,
+        clock: Clock = time.time,
+        id_factory: IdFactory = new_session_id,
+    ) -> None:
+        if not isinstance(secret_key, (str, bytes, list, tuple)):
+            secret_key = str(secret_key)  # starlette.datastructures.Secret and friends
+        self._ring = KeyRing(secrets_from("secret_key", secret_key), salt=b"middlewares.sessions")
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int)):
+            raise ValueError(f"max_age must be a number of seconds or None, got {max_age!r}")
+        if same_site is None:
+            raise ValueError("same_site must be 'lax', 'strict' or 'none', got None")
+        self._cookie = CookieOptions(
+            session_cookie,
+            path=path,
+            domain=domain,
+            secure=https_only,
+            httponly=True,
+            same_site=same_site,
+            partitioned=partitioned,
+        )
+        for name, value in (
+            ("idle_timeout", idle_timeout),
+            ("absolute_timeout", absolute_timeout),
+            ("rolling", rolling),
+        ):
+            _check_seconds(name, value)
+        if idle_timeout is not None and (rolling is None or rolling >= idle_timeout):
+            raise ValueError(
+                "idle_timeout needs rolling renewal more often than the timeout, or active "
+                f"visitors are logged out: set rolling below {idle_timeout}, "
+                f"got rolling={rolling!r}"
+            )
+        self.app = app
+        self._cookie_name = session_cookie
+        self._max_age = max_age
+        self._lifetime = max_age if max_age is not None else DEFAULT_LIFETIME
+        self._idle = idle_timeout
+        self._absolute = absolute_timeout
+        self._rolling = rolling
+        self._store = store
+        self._clock = clock
+        self._new_id = id_factory
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        session = await self._load(scope["headers"])
+        scope["session"] = session
+
+        if kind == "http":
+
+            async def send_with_session(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = await self._respond(session, message, vary=True)
+                await send(message)
+
+            await self.app(scope, receive, send_with_session)
+            return
+
+        accepted = False
+
+        async def send_with_handshake_cookie(message: Message) -> None:
+            nonlocal accepted
+            kind = message["type"]
+            if kind == "websocket.accept":
+                message = await self._respond(session, message, vary=False)
+                accepted = True
+            elif kind == "websocket.http.response.start":
+                message = await self._respond(session, message, vary=True)
+            await send(message)
+
+        await self.app(scope, receive, send_with_handshake_cookie)
+        if accepted:
+            await self._save_after_accept(session)
+
+    async def _load(self, headers: RawHeaders) -> Session:
+        values = [value for key, value in headers if key == b"cookie"]
+        if not values:
+            return Session()
+        raw = parse_cookie(values).get(self._cookie_name)
+        if raw is None:
+            return Session()
+        token = raw.encode("latin-1")
+        dots = token.count(b".")
+        now = int(self._clock())
+        if dots == 1 and self._store is not None:
+            return await self._load_from_store(self._store, token, now)
+        if dots == 3:
+            parsed = self._parse_cookie_session(token)
+        elif dots == 2:
+            parsed = self._parse_starlette_session(token)
+        else:
+            parsed = None
+        if parsed is None:
+            return Session()
+        created, written, baseline = parsed
+        return self._restore(None, created, written, baseline, now)
+
+    def _parse_cookie_session(self, token: bytes) -> tuple[int, int, bytes] | None:
+        verified = self._ring.unsign(token)
+        if verified is None:
+            return None
+        created, written, data = verified[0].split(b".")
+        try:
+            return int(created), int(written), b64decode(data)
+        except ValueError:
+            return None
+
+    def _parse_starlette_session(self, token: bytes) -> tuple[int, int, bytes] | None:
+        # Starlette: TimestampSigner over standard base64 of json.dumps(session).
+        verified = self._ring.unsign_itsdangerous(token)
+        if verified is None:
+            return None
+        value, timestamp, _ = verified
+        try:
+            data = _load_data(b64decode(value.replace(b"+", b"-").replace(b"/", b"_")))
+        except ValueError:
+            return None
+        if data is None:
+            return None
+        # Our serialisation differs from json.dumps' spacing: compare changes against ours.
+        return timestamp, timestamp, _encode_json(data).encode("ascii")
+
+    async def _load_from_store(self, store: SessionStore, token: bytes, now: int) -> Session:
+        verified = self._ring.unsign(token)
+        if verified is None:
+            return Session()
+        session_id = verified[0].decode("ascii")
+        stored = await store.load(session_id)
+        if stored is None:
+            return Session()  # an id the store does not know is never adopted
+        try:
+            created, written, data = stored.split(b".", 2)
+            return self._restore(session_id, int(created), int(written), data, now)
+        except ValueError:
+            return Session()
+
+    def _restore(
+        self, session_id: str | None, created: int, written: int, data: bytes, now: int
+    ) -> Session:
+        if is_expired(
+            created=created,
+            written=written,
+            now=now,
+            lifetime=self._lifetime,
+            idle_timeout=self._idle,
+            absolute_timeout=self._absolute,
+        ):
+            return Session()
+        content = _load_data(data)
+        if content is None:
+            return Session()
+        session = Session(content)
+        session._id = session_id
+        session._loaded = True
+        session._baseline = data
+        session._created = created
+        session._written = written
+        return session
+
+    async def _respond(self, session: Session, message: Message, *, vary: bool) -> Message:
+        """Save the session as it stands at the response start; return the message to send."""
+        current = _encode_json(dict.copy(session)).encode("ascii") if session.accessed else None
+        set_cookie = await self._commit(session, current, self._rolling)
+        if set_cookie is None and not (vary and session.accessed):
+            return message
+        headers = mutable_headers(message.get("headers", ()))
+        if vary and session.accessed:
+            merge_vary(headers, b"Cookie")
+        if set_cookie is not None:
+            headers.append((b"set-cookie", set_cookie))
+        return {**message, "headers": headers}
+
+    async def _commit(
+        self, session: Session, current: bytes | None, rolling: int | None
+    ) -> bytes | None:
+        """Write or clear the session as `decide` says; return the ``Set-Cookie`` value."""
+        now = int(self._clock())
+        content = session._baseline if current is None else current
+        action = decide(
+            loaded=session._loaded,
+            baseline=session._baseline,
+            current=content,
+            forced=session._forced,
+            written=session._written,
+            now=now,
+            rolling=rolling,
+        )
+        if action == "none":
+            return None
+        store = self._store
+        if action == "clear":
+            if store is not None and session._id is not None:
+                await store.delete(session._id)
+            self._reset(session, None, _EMPTY, 0, 0, loaded=False)
+            return self._cookie.delete_header()
+        created = now if session._regenerate or not session._loaded else session._created
+        if store is None:
+            value = self._ring.sign(b"%d.%d.%s" % (created, now, b64encode(content)))
+            session_id = None
+        else:
+            session_id = await self._store_write(store, session, content, created, now)
+            if session_id is None:
+                # Deleted by a concurrent request (logout): never bring it back.
+                self._reset(session, None, _EMPTY, 0, 0, loaded=False)
+                return self._cookie.delete_header()
+            value = self._ring.sign(session_id.encode("ascii"))
+        header = self._cookie.header(value.decode("ascii"), max_age=self._max_age, now=now)
+        if len(header) > COOKIE_LIMIT:
+            raise SessionCookieTooLarge(
+                f"the {self._cookie_name!r} session cookie would be {len(header)} bytes, over the "
+                f"{COOKIE_LIMIT} bytes browsers keep (RFC 6265 §6.1), so they would drop it and "
+                "log the visitor out: store less in the session or use a server-side store"
+            )
+        self._reset(session, session_id, content, created, now, loaded=True)
+        return header
+
+    async def _store_write(
+        self, store: SessionStore, session: Session, content: bytes, created: int, now: int
+    ) -> str | None:
+        payload = b"%d.%d.%s" % (created, now, content)
+        ttl = self._ttl(created, now)
+        old_id = session._id
+        if old_id is not None and not session._regenerate:
+            return old_id if await store.update(old_id, payload, ttl) else None
+        for _ in range(3):
+            new_id = self._new_id()
+            if await store.create(new_id, payload, ttl):
+                break
+        else:
+            raise SessionStoreError("the id factory gave 3 session ids already in use")
+        if old_id is not None:
+            await store.delete(old_id)
+        return new_id
+
+    def _ttl(self, created: int, now: int) -> int:
+        ttl = self._lifetime
+        if self._idle is not None:
+            ttl = min(ttl, self._idle)
+        if self._absolute is not None:
+            ttl = min(ttl, self._absolute - (now - created))
+        return max(ttl, 1)
+
+    @staticmethod
+    def _reset(
+        session: Session,
+        session_id: str | None,
+        baseline: bytes,
+        created: int,
+        written: int,
+        *,
+        loaded: bool,
+    ) -> None:
+        session._id = session_id
+        session._baseline = baseline
+        session._created = created
+        session._written = written
+        session._loaded = loaded
+        session._forced = False
+        session._regenerate = False
+
+    async def _save_after_accept(self, session: Session) -> None:
+        """Persist changes made after ``websocket.accept``, when no cookie can be sent."""
+        current = _encode_json(dict.copy(session)).encode("ascii") if session.accessed else None
+        content = session._baseline if current is None else current
+        action = decide(
+            loaded=session._loaded,
+            baseline=session._baseline,
+            current=content,
+            forced=session._forced,
+            written=session._written,
+            now=0,
+            rolling=None,
+        )
+        if action == "none":
+            return
+        if self._store is None or (
+            action == "write" and (session._id is None or session._regenerate)
+        ):
+            raise SessionError(
+                "the session changed after websocket.accept, when no cookie can be sent: "
+                "change it before accepting, or keep an existing session in a server-side store"
+            )
+        await self._commit(session, current, None)

@@ -1,0 +1,6 @@
+"""Server-side session stores for `middlewares.sessions.SessionMiddleware`."""
+
+from .memory import MemoryStore
+from .redis import RedisStore
+
+__all__ = ["MemoryStore", "RedisStore"]
