@@ -460,9 +460,8 @@ class CORSMiddleware:
         return ()
 
     async def _allows(self, origin: str) -> bool:
-        """Whether ``origin`` (as sent) may read responses."""
-        if origin in self._exact:
-            return True
+        """Whether ``origin`` (as sent, and not listed exactly: those are prebuilt) may read
+        responses."""
         if self._allow_all:
             return origin != "null"  # reaching here means credentials: never reflect null
         if self._pattern is not None and self._pattern.fullmatch(origin):
@@ -536,12 +535,19 @@ class CORSMiddleware:
             await send_response(send, 200, response, _PREFLIGHT_OK)
             return
         if logger.isEnabledFor(logging.DEBUG):
+            refused = [
+                member.decode("latin-1")
+                for value in requested
+                for member in split_list(value)
+                if allowed_headers is not None and member.lower() not in allowed_headers
+            ]
             logger.debug(
-                "CORS preflight refused (%s): origin %r, method %r, headers %r, private network %s",
+                "CORS preflight refused (%s): origin %r, method %r, refused headers %r,"
+                " private network %s",
                 ", ".join(failures),
                 origin.decode("latin-1"),
                 method.decode("latin-1"),
-                b", ".join(requested).decode("latin-1"),
+                refused,
                 private_network,
             )
         body = ("Disallowed CORS " + ", ".join(failures)).encode("ascii")
