@@ -457,3 +457,43 @@ async def test_unknown_scope_types_pass_through() -> None:
 
     await CORSMiddleware(app, allow_origins=[SITE])({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"]
+
+
+async def test_messages_after_the_start_pass_through_untouched() -> None:
+    sent = [
+        {"type": "http.response.start", "status": 200, "headers": [], "trailers": True},
+        {"type": "http.response.body", "body": b"a", "more_body": True},
+        {"type": "http.response.body", "body": b"b"},
+        {"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")]},
+    ]
+
+    async def streaming(scope: Scope, receive: Receive, send: Send) -> None:
+        for message in sent:
+            await send(dict(message))
+
+    scope = http_scope(headers={"origin": SITE}, extensions={"http.response.trailers": {}})
+    recorded = await run_asgi(CORSMiddleware(streaming, allow_origins=[SITE]), scope)
+    assert recorded.messages[1:] == sent[1:]
+    assert recorded.header("access-control-allow-origin") == SITE
+
+
+async def test_the_example_serves_its_front_ends() -> None:
+    from examples.cors import app
+
+    tenant = await run_asgi(
+        app,
+        preflight(
+            "https://shop.customer.test", "PUT", access_control_request_headers="x-request-id"
+        ),
+    )
+    assert (tenant.status, tenant.header("access-control-allow-origin")) == (
+        200,
+        "https://shop.customer.test",
+    )
+    dev = await run_asgi(
+        app, http_scope("GET", "/items", headers={"origin": "http://localhost:5173"})
+    )
+    assert dev.header("access-control-allow-origin") == "http://localhost:5173"
+    assert dev.header("access-control-allow-credentials") == "true"
+    home = await run_asgi(app, http_scope("GET", "/"))
+    assert (home.status, home.header("vary")) == (200, "Origin")
