@@ -237,7 +237,6 @@ class CORSMiddleware:
         "_any_origin_grants",
         "_check_websocket",
         "_credentials",
-        "_exact",
         "_exclude",
         "_grants",
         "_headers",
@@ -248,7 +247,6 @@ class CORSMiddleware:
         "_predicate_cache_size",
         "_preflight_headers",
         "_preflight_ok",
-        "_reflect_null",
         "_shared_grants",
         "app",
     )
@@ -354,10 +352,6 @@ class CORSMiddleware:
         self.app = app
         self._allow_all = allow_all
         self._credentials = allow_credentials
-        # With credentials a literal "*" is refused by browsers (Fetch §3.2.5), so the origin
-        # is reflected; "null" (sandboxed iframes, file: pages, redirects) only if listed.
-        self._reflect_null = "null" in exact
-        self._exact = frozenset(exact)
         self._pattern = re.compile("|".join(sources)) if sources else None
         self._predicate = allow_origin_predicate
         self._predicate_cache: OrderedDict[str, bool] = OrderedDict()
@@ -463,7 +457,10 @@ class CORSMiddleware:
         """Whether ``origin`` (as sent, and not listed exactly: those are prebuilt) may read
         responses."""
         if self._allow_all:
-            return origin != "null"  # reaching here means credentials: never reflect null
+            # Reaching here means credentials, where browsers refuse a literal "*" (Fetch
+            # §3.2.5), so the origin is reflected; "null" (sandboxed iframes, file: pages,
+            # cross-origin redirects) only when listed, and listed origins never get here.
+            return origin != "null"
         if self._pattern is not None and self._pattern.fullmatch(origin):
             return True
         if self._predicate is None:

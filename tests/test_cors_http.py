@@ -47,6 +47,7 @@ def summary(recorded: Recorded) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
 
 
 SAFE_CONFIGS = {
+    "defaults": {},
     "listed origins": {"allow_origins": [SITE]},
     "listed origins, methods, headers": {
         "allow_origins": [SITE, "https://other.example.com"],
@@ -57,6 +58,7 @@ SAFE_CONFIGS = {
     "all methods": {"allow_origins": [SITE], "allow_methods": ["*"]},
     "all headers mirrored": {"allow_origins": [SITE], "allow_headers": ["*"]},
     "any origin": {"allow_origins": ["*"], "allow_methods": ["*"]},
+    "any origin, any header": {"allow_origins": ["*"], "allow_headers": ["*"]},
     "regex": {"allow_origin_regex": r"https://.*\.example\.com"},
     "credentials": {"allow_origins": [SITE], "allow_credentials": True},
     "expose headers": {"allow_origins": [SITE], "expose_headers": ["X-Total", "X-Page"]},
@@ -79,6 +81,9 @@ SAFE_REQUESTS = {
     "preflight, private network": preflight(access_control_request_private_network="true"),
     "OPTIONS without request method reaches the app": http_scope(
         "OPTIONS", headers={"origin": SITE}
+    ),
+    "OPTIONS without origin reaches the app": http_scope(
+        "OPTIONS", headers={"access-control-request-method": "GET"}
     ),
 }
 
