@@ -158,8 +158,11 @@ def served_app() -> Any:
     )
 
 
-def test_websocket_hijack_is_refused_over_the_wire(live_server: LiveServer) -> None:
-    with live_server(served_app()) as url:
+@pytest.mark.parametrize("implementation", ["websockets-sansio", "wsproto"])
+def test_websocket_hijack_is_refused_over_the_wire(
+    live_server: LiveServer, implementation: str
+) -> None:
+    with live_server(served_app(), ws=implementation) as url:
         ws_url = url.replace("http://", "ws://") + "/ws"
         with connect(ws_url, origin=SITE) as socket:  # type: ignore[arg-type]
             socket.send("hello")
