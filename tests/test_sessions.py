@@ -110,6 +110,26 @@ async def test_starlette_cookie_with_bad_content_gives_an_empty_session(payload:
     assert result(await call(sessions(read, secret_key="s"), f"session={token}")) == {}
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(b"abcde", id="not base64"),
+        pytest.param(b"e30", id="valid payload without the signature of this key"),
+    ],
+)
+async def test_starlette_shaped_cookie_that_does_not_verify_gives_an_empty_session(
+    value: bytes,
+) -> None:
+    signer = itsdangerous.TimestampSigner("s" if value == b"abcde" else "other")
+    token = signer.sign(value).decode()
+    assert result(await call(sessions(read, secret_key="s"), f"session={token}")) == {}
+
+
+async def test_other_cookies_alone_give_an_empty_session() -> None:
+    recorded = await call(sessions(read), "theme=dark; lang=en")
+    assert result(recorded) == {}
+
+
 async def test_a_cookie_signed_with_a_retired_key_is_read_and_re_signed_with_the_new_one() -> None:
     old_cookie = await login({"secret_key": "old"})
     rotated = {"secret_key": ["new", "old"]}
