@@ -272,3 +272,20 @@ async def test_a_cookie_session_is_read_when_a_store_is_added() -> None:
     scope = http_scope(headers={"cookie": cookie})
     recorded = await run_asgi(site.app(lambda s: s.update(more=1)), scope)
     assert cookie_pair(recorded) == signed("id1")
+
+
+async def test_the_example_shop_keeps_a_cart_across_login_and_forgets_it_on_logout() -> None:
+    import httpx
+
+    from examples.sessions import app
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        await client.post("/cart/apple")
+        anonymous = client.cookies["session"]
+        await client.post("/login/ada")
+        assert client.cookies["session"] != anonymous
+        assert (await client.get("/")).json() == {"user": "ada", "cart": ["apple"]}
+        await client.post("/logout")
+        assert (await client.get("/")).json() == {"user": None, "cart": []}
