@@ -25,6 +25,7 @@ StartResponse = Callable[..., Callable[[bytes], None]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 _DONE = object()
+_SHUT_DOWN = object()
 
 
 class WSGIMiddleware:
@@ -112,6 +113,7 @@ class WSGIMiddleware:
         outbox = _Outbox(self._send_queue_size, call_soon)
         environ = build_environ(scope, body)
         responder = _Responder(outbox, environ, self.app)
+        error: BaseException | None = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_pump_request, receive, body, outbox)
             try:
@@ -124,12 +126,14 @@ class WSGIMiddleware:
                     await send_response(send, 503, body=b"Service Unavailable")
                     return
                 future.add_done_callback(outbox.finish_if_cancelled)
-                await _send_from_outbox(outbox, send)
+                error = await _send_from_outbox(outbox, send)
             finally:
                 # Whatever happened here, the app's thread must never wait for us again.
                 body.fail(ClientDisconnected("the request was abandoned by the server"))
                 outbox.close(ClientDisconnected("the response was abandoned by the server"))
                 tasks.cancel_scope.cancel()
+        if error is not None:
+            raise error  # the app's own exception, for the server to log and answer 500
 
 
 async def _pump_request(receive: Receive, body: _RequestBody, outbox: _Outbox) -> None:
@@ -142,14 +146,13 @@ async def _pump_request(receive: Receive, body: _RequestBody, outbox: _Outbox) -
             body.fail(ClientDisconnected("the client disconnected before sending the whole body"))
             outbox.close(ClientDisconnected("the client disconnected"))
             return
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            outbox.close(ClientDisconnected("the client disconnected"))
-            return
+    # ASGI HTTP spec: once the body is complete, the next message is http.disconnect.
+    if (await receive())["type"] == "http.disconnect":
+        outbox.close(ClientDisconnected("the client disconnected"))
 
 
-async def _send_from_outbox(outbox: _Outbox, send: Send) -> None:
+async def _send_from_outbox(outbox: _Outbox, send: Send) -> BaseException | None:
+    """Send what the app's thread produces until it finishes; return the app's exception."""
     while True:
         messages = outbox.take()
         if not messages:
@@ -157,17 +160,20 @@ async def _send_from_outbox(outbox: _Outbox, send: Send) -> None:
             continue
         for message in messages:
             if message is _DONE:
-                return
+                return None
+            if message is _SHUT_DOWN:  # queued when the pool was shut down
+                await send_response(send, 503, body=b"Service Unavailable")
+                return None
             if isinstance(message, BaseException):
-                raise message
+                return message
             try:
                 await send(message)
             except OSError as exc:  # the server could not deliver it: the client is gone
                 outbox.close(ClientDisconnected(str(exc) or "the client disconnected"))
-                return
+                return None
             except BaseException as exc:
                 outbox.close(ClientDisconnected("the response could not be sent"))
-                raise exc
+                return exc
 
 
 class _Outbox:
@@ -202,7 +208,7 @@ class _Outbox:
 
     def finish_if_cancelled(self, future: Future[None]) -> None:
         if future.cancelled():  # the pool was shut down before the app started
-            self.finish(ClientDisconnected("the worker pool was shut down"))
+            self.finish(_SHUT_DOWN)
 
     def _wake(self) -> None:
         event, self._event = self._event, None
