@@ -19,6 +19,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.lowlevel
 
+try:
+    import sniffio
+except ImportError:  # pragma: no cover - anyio made sniffio optional
+    sniffio = None  # type: ignore[assignment]
+
 from ._core.paths import PathMatcher, PathPattern
 from ._core.respond import send_response
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -446,6 +451,10 @@ class _Bridge:
 
     # --- the worker thread
     def run(self) -> None:
+        if sniffio is not None:
+            # The context was copied from the server's loop, which may be trio's: the worker
+            # runs asyncio, and anyio must see that.
+            sniffio.current_async_library_cvar.set(None)
         loop = asyncio.new_event_loop()
         try:
             task = loop.create_task(self._call_app())
