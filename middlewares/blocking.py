@@ -106,7 +106,15 @@ class _Monitor:
 
 
 class _Watchdog:
-    __slots__ = ("_call_soon", "_inflight", "_lock", "_monitor", "_thread", "loop_thread")
+    __slots__ = (
+        "_call_soon",
+        "_idle",
+        "_inflight",
+        "_lock",
+        "_monitor",
+        "_thread",
+        "loop_thread",
+    )
 
     def __init__(self, monitor: _Monitor, loop_thread: int, call_soon: Callable[..., None]):
         self._monitor = monitor
@@ -114,6 +122,7 @@ class _Watchdog:
         self._call_soon = call_soon
         self._lock = threading.Lock()
         self._inflight = 1
+        self._idle = threading.Event()  # set when the last request leaves: stop at once
         self._thread = threading.Thread(
             target=self._watch, name="middlewares-blocking-watchdog", daemon=True
         )
@@ -130,6 +139,8 @@ class _Watchdog:
     def leave(self) -> None:
         with self._lock:
             self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
 
     def _busy(self) -> bool:
         with self._lock:
@@ -139,13 +150,12 @@ class _Watchdog:
         monitor = self._monitor
         threshold = monitor.threshold
         clock = monitor.clock
-        idle = threading.Event()  # never set: a sleep that is not time.sleep
         while self._busy():
             beat = threading.Event()
             sent = clock()
             self._call_soon(beat.set)
             if beat.wait(threshold):
-                idle.wait(threshold / 2)
+                self._idle.wait(threshold / 2)
                 continue
             method, path = self._report_stall(sent)
             while not beat.wait(threshold) and self._busy():
