@@ -440,6 +440,9 @@ class TimingMiddleware:
     ) -> None:
         clock = self._clock
         header = self._header
+        # Routers rewrite root_path (Starlette mounts) and path (Litestar): keep the originals.
+        path: str = scope.get("path", "")
+        root_path: str = scope.get("root_path", "")
         first: float | None = None
         last: float | None = None
         status = 0
@@ -510,8 +513,8 @@ class TimingMiddleware:
                     end - start,
                     tuple(metrics) if metrics else (),
                     error,
-                    scope.get("path", ""),
-                    scope.get("root_path", ""),
+                    path,
+                    root_path,
                 )
             )
             for hook in self._hooks:
