@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal, Protocol
 
-from ._core.cookies import CookieOptions, SameSite, parse_cookie
-from ._core.headers import merge_vary, mutable_headers
+from ._core.cookies import CookieOptions, SameSite
+from ._core.headers import merge_vary
 from ._core.signing import KeyRing, Secret, b64decode, b64encode, secrets_from
-from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
+from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "Session",
@@ -35,8 +35,36 @@ COOKIE_LIMIT = 4096
 #: browser-session cookie): the browser may keep such a cookie for weeks, the server does not.
 DEFAULT_LIFETIME = 14 * 24 * 3600
 _EMPTY = b"{}"
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode
-_decode_json = json.JSONDecoder().decode
+_OWS = b" \t"
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _make_json_encoder() -> Callable[[Any], str]:
+    # Compact, ASCII-only JSON, so the bytes are stable and compare exactly. The C encoder is
+    # called directly: JSONEncoder.encode rebuilds it on every call, which costs more than
+    # encoding a small session.
+    encoder = json.JSONEncoder(separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the C accelerator
+        return encoder.encode
+    iterencode = make(
+        None,
+        encoder.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        True,
+    )
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_encode_json = _make_json_encoder()
+# The C scanner directly: JSON.decode adds a regex pass for whitespace the encoder never writes.
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class SessionError(RuntimeError):
@@ -89,27 +117,16 @@ class Session(dict[str, Any]):
     content at response time, so there is nothing to flag by hand.
     """
 
-    __slots__ = (
-        "_baseline",
-        "_created",
-        "_forced",
-        "_id",
-        "_loaded",
-        "_regenerate",
-        "_written",
-        "accessed",
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.accessed = False
-        self._forced = False
-        self._regenerate = False
-        self._id: str | None = None
-        self._loaded = False
-        self._baseline = _EMPTY
-        self._created = 0
-        self._written = 0
+    # Class-level defaults, not __init__: a fresh session is a plain C-level dict creation.
+    accessed = False
+    _touched = False
+    _forced = False
+    _regenerate = False
+    _id: str | None = None
+    _loaded = False
+    _baseline = _EMPTY
+    _created = 0
+    _written = 0
 
     @property
     def id(self) -> str | None:
@@ -122,8 +139,7 @@ class Session(dict[str, Any]):
 
     def mark_modified(self) -> None:
         """Save the session at the end of this request even if its content did not change."""
-        self.accessed = True
-        self._forced = True
+        self.accessed = self._touched = self._forced = True
 
     def regenerate(self) -> None:
         """Give the session a new id (and a new creation time) and delete the old entry.
@@ -131,74 +147,85 @@ class Session(dict[str, Any]):
         Call it when the privilege level changes, typically on login, so that an id an attacker
         planted or saw before the login is worthless afterwards.
         """
-        self.accessed = True
-        self._forced = True
-        self._regenerate = True
+        self.accessed = self._touched = self._forced = self._regenerate = True
 
-    # Reads mark the session accessed: the response then varies on the Cookie header.
+    # Every read marks the session accessed: the response then varies on the Cookie header.
+    # Writes, and reads that hand out a list or dict the app could change in place, also mark
+    # it "touched": only a touched session is serialised and compared at response time, so a
+    # request that reads a user id pays nothing for change detection.
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
-        return super().__getitem__(key)
+        value = dict.__getitem__(self, key)
+        if type(value) is dict or type(value) is list:
+            self._touched = True
+        return value
 
     def get(self, key: str, default: Any = None) -> Any:
         self.accessed = True
-        return super().get(key, default)
+        value = dict.get(self, key, default)
+        if type(value) is dict or type(value) is list:
+            self._touched = True
+        return value
 
     def __contains__(self, key: object) -> bool:
         self.accessed = True
-        return super().__contains__(key)
+        return dict.__contains__(self, key)
 
     def __iter__(self) -> Iterator[str]:
         self.accessed = True
-        return super().__iter__()
+        return dict.__iter__(self)
 
     def __len__(self) -> int:
         self.accessed = True
-        return super().__len__()
+        return dict.__len__(self)
 
     def keys(self) -> Any:
         self.accessed = True
-        return super().keys()
+        return dict.keys(self)
 
     def values(self) -> Any:
-        self.accessed = True
-        return super().values()
+        self.accessed = self._touched = True
+        return dict.values(self)
 
     def items(self) -> Any:
-        self.accessed = True
-        return super().items()
+        self.accessed = self._touched = True
+        return dict.items(self)
+
+    def copy(self) -> dict[str, Any]:
+        self.accessed = self._touched = True
+        return dict.copy(self)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.accessed = True
-        super().__setitem__(key, value)
+        self.accessed = self._touched = True
+        dict.__setitem__(self, key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.accessed = True
-        super().__delitem__(key)
+        self.accessed = self._touched = True
+        dict.__delitem__(self, key)
 
     def clear(self) -> None:
-        self.accessed = True
-        super().clear()
+        self.accessed = self._touched = True
+        dict.clear(self)
 
     def pop(self, key: str, *default: Any) -> Any:
-        self.accessed = True
-        return super().pop(key, *default)
+        self.accessed = self._touched = True
+        return dict.pop(self, key, *default)
 
     def popitem(self) -> tuple[str, Any]:
-        self.accessed = True
-        return super().popitem()
+        self.accessed = self._touched = True
+        return dict.popitem(self)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        self.accessed = True
-        return super().setdefault(key, default)
+        self.accessed = self._touched = True
+        return dict.setdefault(self, key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self.accessed = True
-        super().update(*args, **kwargs)
+        self.accessed = self._touched = True
+        dict.update(self, *args, **kwargs)
 
     def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
-        self.accessed = True
-        super().update(other)
+        self.accessed = self._touched = True
+        dict.update(self, other)
         return self
 
     def __repr__(self) -> str:
@@ -237,7 +264,6 @@ def decide(
 
 
 def is_expired(
-    *,
     created: int,
     written: int,
     now: int,
@@ -263,12 +289,61 @@ def is_expired(
     )
 
 
+def find_cookie(headers: Iterable[Sequence[bytes]], name: bytes) -> bytes | None:
+    """Return the value of cookie ``name`` from the request's ``Cookie`` fields, or None.
+
+    The same answer as ``_core.cookies.parse_cookie(fields).get(name)`` (RFC 6265 §5.4: pairs
+    split on ``;``, whitespace trimmed, one pair of quotes removed, first pair with ``=`` wins),
+    found by searching the bytes instead of building a dict of every cookie on each request.
+    """
+    size = len(name)
+    for key, value in headers:
+        if key != b"cookie":
+            continue
+        start = 0
+        while (index := value.find(name, start)) >= 0:
+            start = index + 1
+            # Only whitespace may precede the name in its pair...
+            if value[value.rfind(b";", 0, index) + 1 : index].strip(_OWS):
+                continue
+            end = value.find(b";", index)
+            pair = value[index + size :] if end < 0 else value[index + size : end]
+            # ...and only whitespace may follow it before "=".
+            before, sep, raw = pair.partition(b"=")
+            if not sep or before.strip(_OWS):
+                continue
+            raw = raw.strip(_OWS)
+            if len(raw) >= 2 and raw[0] == raw[-1] == 0x22:  # '"'
+                raw = raw[1:-1]
+            return raw
+    return None
+
+
+def add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
+    """Add ``Cookie`` to the response's ``Vary`` (RFC 9110 §12.5.5), merging with the app's."""
+    for key, _ in headers:
+        if key.lower() == b"vary":
+            merge_vary(headers, b"Cookie")
+            return
+    headers.append((b"vary", b"Cookie"))
+
+
+def http_date(timestamp: int) -> str:
+    """Format Unix time as an IMF-fixdate (RFC 9110 §5.6.7), as ``Expires`` needs."""
+    t = time.gmtime(timestamp)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
+
+
 def _load_data(data: bytes) -> dict[str, Any] | None:
     try:
-        value = _decode_json(data.decode("utf-8"))
-    except (ValueError, RecursionError):
+        text = data.decode("utf-8")
+        value, end = _scan_json(text, 0)
+    except (ValueError, RecursionError, StopIteration):  # StopIteration: no JSON value at all
         return None
-    return value if type(value) is dict else None
+    return value if end == len(text) and type(value) is dict else None
 
 
 def _check_seconds(name: str, value: object, *, allow_none: bool = True) -> None:
@@ -322,15 +397,18 @@ class SessionMiddleware:
     __slots__ = (
         "_absolute",
         "_clock",
-        "_cookie",
-        "_cookie_name",
+        "_delete",
         "_idle",
         "_lifetime",
         "_max_age",
+        "_max_age_attribute",
+        "_name",
         "_new_id",
+        "_prefix",
         "_ring",
         "_rolling",
         "_store",
+        "_suffix",
         "app",
     )
 
@@ -360,7 +438,7 @@ class SessionMiddleware:
             raise ValueError(f"max_age must be a number of seconds or None, got {max_age!r}")
         if same_site is None:
             raise ValueError("same_site must be 'lax', 'strict' or 'none', got None")
-        self._cookie = CookieOptions(
+        cookie = CookieOptions(
             session_cookie,
             path=path,
             domain=domain,
@@ -382,7 +460,11 @@ class SessionMiddleware:
                 f"got rolling={rolling!r}"
             )
         self.app = app
-        self._cookie_name = session_cookie
+        self._name = session_cookie.encode("ascii")
+        self._prefix = self._name + b"="
+        self._suffix = cookie.header("x")[len(self._prefix) + 1 :]  # "; Path=/; HttpOnly..."
+        self._max_age_attribute = b"; Max-Age=%d; Expires=" % (max_age or 0)
+        self._delete = cookie.delete_header()
         self._max_age = max_age
         self._lifetime = max_age if max_age is not None else DEFAULT_LIFETIME
         self._idle = idle_timeout
@@ -397,13 +479,21 @@ class SessionMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        session = await self._load(scope["headers"])
+        token = find_cookie(scope["headers"], self._name)
+        if token is None:
+            session = Session()
+        elif self._store is not None and token.count(b".") == 1:
+            session = await self._load_from_store(self._store, token)
+        else:
+            session = self._load_cookie(token)
         scope["session"] = session
 
         if kind == "http":
 
             async def send_with_session(message: Message) -> None:
-                if message["type"] == "http.response.start":
+                if message["type"] == "http.response.start" and (
+                    session.accessed or session._loaded
+                ):
                     message = await self._respond(session, message, vary=True)
                 await send(message)
 
@@ -426,28 +516,18 @@ class SessionMiddleware:
         if accepted:
             await self._save_after_accept(session)
 
-    async def _load(self, headers: RawHeaders) -> Session:
-        values = [value for key, value in headers if key == b"cookie"]
-        if not values:
-            return Session()
-        raw = parse_cookie(values).get(self._cookie_name)
-        if raw is None:
-            return Session()
-        token = raw.encode("latin-1")
+    def _load_cookie(self, token: bytes) -> Session:
         dots = token.count(b".")
-        now = int(self._clock())
-        if dots == 1 and self._store is not None:
-            return await self._load_from_store(self._store, token, now)
         if dots == 3:
             parsed = self._parse_cookie_session(token)
         elif dots == 2:
             parsed = self._parse_starlette_session(token)
         else:
-            parsed = None
+            return Session()
         if parsed is None:
             return Session()
-        created, written, baseline = parsed
-        return self._restore(None, created, written, baseline, now)
+        created, written, data = parsed
+        return self._restore(None, created, written, data)
 
     def _parse_cookie_session(self, token: bytes) -> tuple[int, int, bytes] | None:
         verified = self._ring.unsign(token)
@@ -466,7 +546,7 @@ class SessionMiddleware:
             return None
         value, timestamp, _ = verified
         try:
-            data = _load_data(b64decode(value.replace(b"+", b"-").replace(b"/", b"_")))
+            data = _load_data(b64decode(value))
         except ValueError:
             return None
         if data is None:
@@ -474,7 +554,7 @@ class SessionMiddleware:
         # Our serialisation differs from json.dumps' spacing: compare changes against ours.
         return timestamp, timestamp, _encode_json(data).encode("ascii")
 
-    async def _load_from_store(self, store: SessionStore, token: bytes, now: int) -> Session:
+    async def _load_from_store(self, store: SessionStore, token: bytes) -> Session:
         verified = self._ring.unsign(token)
         if verified is None:
             return Session()
@@ -484,21 +564,13 @@ class SessionMiddleware:
             return Session()  # an id the store does not know is never adopted
         try:
             created, written, data = stored.split(b".", 2)
-            return self._restore(session_id, int(created), int(written), data, now)
+            return self._restore(session_id, int(created), int(written), data)
         except ValueError:
             return Session()
 
-    def _restore(
-        self, session_id: str | None, created: int, written: int, data: bytes, now: int
-    ) -> Session:
-        if is_expired(
-            created=created,
-            written=written,
-            now=now,
-            lifetime=self._lifetime,
-            idle_timeout=self._idle,
-            absolute_timeout=self._absolute,
-        ):
+    def _restore(self, session_id: str | None, created: int, written: int, data: bytes) -> Session:
+        now = int(self._clock())
+        if is_expired(created, written, now, self._lifetime, self._idle, self._absolute):
             return Session()
         content = _load_data(data)
         if content is None:
@@ -511,62 +583,99 @@ class SessionMiddleware:
         session._written = written
         return session
 
+    def _action(self, session: Session, current: bytes, rolling: int | None) -> Action:
+        if current == session._baseline and not session._forced and rolling is None:
+            return "none"  # the common read-only request, decided without the clock
+        return decide(
+            loaded=session._loaded,
+            baseline=session._baseline,
+            current=current,
+            forced=session._forced,
+            written=session._written,
+            now=0 if rolling is None else int(self._clock()),
+            rolling=rolling,
+        )
+
     async def _respond(self, session: Session, message: Message, *, vary: bool) -> Message:
         """Save the session as it stands at the response start; return the message to send."""
-        current = _encode_json(dict.copy(session)).encode("ascii") if session.accessed else None
-        set_cookie = await self._commit(session, current, self._rolling)
-        if set_cookie is None and not (vary and session.accessed):
+        accessed = session.accessed
+        content = (
+            _encode_json(dict.copy(session)).encode("ascii")
+            if session._touched
+            else session._baseline
+        )
+        action = self._action(session, content, self._rolling)
+        if action == "none":
+            set_cookie = None
+        elif self._store is None:
+            set_cookie = self._commit_cookie(session, action, content)
+        else:
+            set_cookie = await self._commit_store(self._store, session, action, content)
+        vary = vary and accessed
+        if set_cookie is None and not vary:
             return message
-        headers = mutable_headers(message.get("headers", ()))
-        if vary and session.accessed:
-            merge_vary(headers, b"Cookie")
+        headers = list(message.get("headers", ()))
+        if vary:
+            add_vary_cookie(headers)
         if set_cookie is not None:
             headers.append((b"set-cookie", set_cookie))
         return {**message, "headers": headers}
 
-    async def _commit(
-        self, session: Session, current: bytes | None, rolling: int | None
-    ) -> bytes | None:
-        """Write or clear the session as `decide` says; return the ``Set-Cookie`` value."""
-        now = int(self._clock())
-        content = session._baseline if current is None else current
-        action = decide(
-            loaded=session._loaded,
-            baseline=session._baseline,
-            current=content,
-            forced=session._forced,
-            written=session._written,
-            now=now,
-            rolling=rolling,
-        )
-        if action == "none":
-            return None
-        store = self._store
+    async def _commit_store(
+        self, store: SessionStore, session: Session, action: Action, content: bytes
+    ) -> bytes:
+        """Write or clear a server-side session as ``action`` says; return the ``Set-Cookie``."""
         if action == "clear":
-            if store is not None and session._id is not None:
+            if session._id is not None:
                 await store.delete(session._id)
             self._reset(session, None, _EMPTY, 0, 0, loaded=False)
-            return self._cookie.delete_header()
+            return self._delete
+        now = int(self._clock())
         created = now if session._regenerate or not session._loaded else session._created
-        if store is None:
-            value = self._ring.sign(b"%d.%d.%s" % (created, now, b64encode(content)))
-            session_id = None
-        else:
-            session_id = await self._store_write(store, session, content, created, now)
-            if session_id is None:
-                # Deleted by a concurrent request (logout): never bring it back.
-                self._reset(session, None, _EMPTY, 0, 0, loaded=False)
-                return self._cookie.delete_header()
-            value = self._ring.sign(session_id.encode("ascii"))
-        header = self._cookie.header(value.decode("ascii"), max_age=self._max_age, now=now)
+        session_id = await self._store_write(store, session, content, created, now)
+        if session_id is None:
+            # Deleted by a concurrent request (logout): never bring it back.
+            self._reset(session, None, _EMPTY, 0, 0, loaded=False)
+            return self._delete
+        value = self._ring.sign(session_id.encode("ascii"))
+        return self._written_cookie(session, session_id, value, content, created, now)
+
+    def _commit_cookie(self, session: Session, action: Action, content: bytes) -> bytes:
+        """Write or clear a cookie session as ``action`` says; return the ``Set-Cookie``."""
+        if action == "clear":
+            self._reset(session, None, _EMPTY, 0, 0, loaded=False)
+            return self._delete
+        now = int(self._clock())
+        created = now if session._regenerate or not session._loaded else session._created
+        value = self._ring.sign(b"%d.%d.%s" % (created, now, b64encode(content)))
+        return self._written_cookie(session, None, value, content, created, now)
+
+    def _written_cookie(
+        self,
+        session: Session,
+        session_id: str | None,
+        value: bytes,
+        content: bytes,
+        created: int,
+        now: int,
+    ) -> bytes:
+        header = self._set_cookie(value, now)
         if len(header) > COOKIE_LIMIT:
             raise SessionCookieTooLarge(
-                f"the {self._cookie_name!r} session cookie would be {len(header)} bytes, over the "
-                f"{COOKIE_LIMIT} bytes browsers keep (RFC 6265 §6.1), so they would drop it and "
-                "log the visitor out: store less in the session or use a server-side store"
+                f"the {self._name.decode()!r} session cookie would be {len(header)} bytes, over "
+                f"the {COOKIE_LIMIT} bytes browsers keep (RFC 6265 §6.1), so they would drop it "
+                "and log the visitor out: store less in the session or use a server-side store"
             )
         self._reset(session, session_id, content, created, now, loaded=True)
         return header
+
+    def _set_cookie(self, value: bytes, now: int) -> bytes:
+        # CookieOptions.header's format, from parts it validated and rendered in __init__. The
+        # value needs no check: base64url, digits and "." are all RFC 6265 cookie-octets.
+        if self._max_age is None:
+            return self._prefix + value + self._suffix
+        expires = http_date(now + self._max_age).encode("ascii")
+        return self._prefix + value + self._max_age_attribute + expires + self._suffix
 
     async def _store_write(
         self, store: SessionStore, session: Session, content: bytes, created: int, now: int
@@ -614,24 +723,18 @@ class SessionMiddleware:
 
     async def _save_after_accept(self, session: Session) -> None:
         """Persist changes made after ``websocket.accept``, when no cookie can be sent."""
-        current = _encode_json(dict.copy(session)).encode("ascii") if session.accessed else None
-        content = session._baseline if current is None else current
-        action = decide(
-            loaded=session._loaded,
-            baseline=session._baseline,
-            current=content,
-            forced=session._forced,
-            written=session._written,
-            now=0,
-            rolling=None,
+        content = (
+            _encode_json(dict.copy(session)).encode("ascii")
+            if session._touched
+            else session._baseline
         )
+        action = self._action(session, content, None)
         if action == "none":
             return
-        if self._store is None or (
-            action == "write" and (session._id is None or session._regenerate)
-        ):
+        store = self._store
+        if store is None or (action == "write" and (session._id is None or session._regenerate)):
             raise SessionError(
                 "the session changed after websocket.accept, when no cookie can be sent: "
                 "change it before accepting, or keep an existing session in a server-side store"
             )
-        await self._commit(session, current, None)
+        await self._commit_store(store, session, action, content)

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from middlewares._core.cookies import CookieOptions, parse_cookie
 from middlewares._core.signing import KeyRing, b64decode
 from middlewares._core.signing import b64encode as b64url
 from middlewares.sessions import (
@@ -25,6 +26,7 @@ from middlewares.sessions import (
     Session,
     SessionCookieTooLarge,
     SessionMiddleware,
+    find_cookie,
 )
 from middlewares.testing import http_scope, run_asgi
 
@@ -180,6 +182,31 @@ def append_to_cart(session: Session) -> None:
     ("action", "expected"),
     [
         pytest.param(append_to_cart, {"user": "ada", "cart": [1, 2, 3]}, id="nested append"),
+        pytest.param(
+            lambda s: s.get("cart").append(3),
+            {"user": "ada", "cart": [1, 2, 3]},
+            id="nested append after get",
+        ),
+        pytest.param(
+            lambda s: next(v for v in s.values() if isinstance(v, list)).append(3),
+            {"user": "ada", "cart": [1, 2, 3]},
+            id="nested append through values",
+        ),
+        pytest.param(
+            lambda s: dict(s.items())["cart"].append(3),
+            {"user": "ada", "cart": [1, 2, 3]},
+            id="nested append through items",
+        ),
+        pytest.param(
+            lambda s: s.copy()["cart"].append(3),
+            {"user": "ada", "cart": [1, 2, 3]},
+            id="nested append through copy",
+        ),
+        pytest.param(
+            lambda s: dict(s)["cart"].append(3),
+            {"user": "ada", "cart": [1, 2, 3]},
+            id="nested append through dict()",
+        ),
         pytest.param(lambda s: s.popitem(), {"user": "ada"}, id="popitem"),
         pytest.param(lambda s: s.__ior__({"a": 1}), None, id="|= operator"),
         pytest.param(lambda s: s.setdefault("a", 1), None, id="setdefault of a new key"),
@@ -431,3 +458,38 @@ async def test_json_in_the_cookie_is_compact() -> None:
     cookie = await login()
     data = cookie.split(".")[2]
     assert json.loads(b64decode(data.encode())) == {"user": "ada"}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(b"session=a", id="alone"),
+        pytest.param(b"x=session=b; session=a", id="name inside another value"),
+        pytest.param(b"xsession=b; session=a", id="name as a suffix of another name"),
+        pytest.param(b"session; session=a", id="pair without equals first"),
+        pytest.param(b"sessionx=b; session=a", id="name as a prefix of another name"),
+        pytest.param(b' session \t= "a" ; session=b', id="whitespace and quotes"),
+        pytest.param(b"a=1;session=", id="empty value"),
+        pytest.param(b"other=1", id="absent"),
+    ],
+)
+def test_find_cookie_agrees_with_parse_cookie(header: bytes) -> None:
+    expected = parse_cookie([header]).get("session")
+    found = find_cookie([(b"cookie", header)], b"session")
+    assert (None if found is None else found.decode("latin-1")) == expected
+
+
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\x00", b"")), max_size=3))
+def test_find_cookie_agrees_with_parse_cookie_on_any_bytes(fields: list[bytes]) -> None:
+    fields = [b"session=" + field if i % 2 else field for i, field in enumerate(fields)]
+    expected = parse_cookie(fields).get("session")
+    found = find_cookie([(b"cookie", field) for field in fields], b"session")
+    assert (None if found is None else found.decode("latin-1")) == expected
+
+
+def test_set_cookie_matches_what_cookie_options_builds() -> None:
+    middleware = SessionMiddleware(app_doing(), secret_key="s", domain="example.com")
+    options = CookieOptions("session", domain="example.com")
+    for now in (0, START, 4_102_444_800):
+        expected = options.header("v.1", max_age=14 * 24 * 3600, now=now)
+        assert middleware._set_cookie(b"v.1", now) == expected

@@ -289,3 +289,12 @@ async def test_the_example_shop_keeps_a_cart_across_login_and_forgets_it_on_logo
         assert (await client.get("/")).json() == {"user": "ada", "cart": ["apple"]}
         await client.post("/logout")
         assert (await client.get("/")).json() == {"user": None, "cart": []}
+
+
+async def test_clearing_a_migrated_cookie_session_in_store_mode_expires_the_cookie() -> None:
+    cookie_only = SessionMiddleware(app_doing(put_user), secret_key="secret", clock=Clock())
+    cookie = cookie_pair(await call(cookie_only))
+    site = Site()
+    (header,) = set_cookies(await call(site.app(lambda s: s.clear()), cookie))
+    assert header.startswith('session="";')
+    assert len(site.store) == 0

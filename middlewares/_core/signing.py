@@ -11,7 +11,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Sequence
 
 Secret = str | bytes
@@ -19,17 +18,22 @@ Secret = str | bytes
 # itsdangerous 2.x ``Signer`` defaults, the ones Starlette's SessionMiddleware relies on:
 # salt "itsdangerous.Signer", key derivation "django-concat", HMAC-SHA1, separator ".".
 _ITSDANGEROUS_SALT = b"itsdangerous.Signer"
+# RFC 4648 §5: base64url is base64 with "-" and "_" for "+" and "/". binascii directly: the
+# base64 module's wrappers cost more than the conversion on cookie-sized values.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 def b64encode(data: bytes) -> bytes:
     """Encode ``data`` as unpadded base64url (RFC 4648 §5), safe in cookies and URLs."""
-    return urlsafe_b64encode(data).rstrip(b"=")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
 
 
 def b64decode(data: bytes) -> bytes:
-    """Decode unpadded base64url; raise ``ValueError`` on anything else."""
+    """Decode unpadded base64url (standard base64 is accepted too); raise ``ValueError`` on
+    anything else."""
     try:
-        return urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+        return binascii.a2b_base64(data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4))
     except binascii.Error as exc:
         raise ValueError(f"not base64url: {exc}") from None
 
@@ -57,6 +61,35 @@ def secrets_from(name: str, secret: Secret | Sequence[Secret]) -> tuple[bytes, .
     return tuple(_as_bytes(name, key) for key in keys)
 
 
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+class _Mac:
+    """HMAC (RFC 2104 §2) with the key's inner and outer pads hashed once, up front.
+
+    ``hmac.digest`` redoes that key set-up on every call, which is half the cost of signing a
+    cookie-sized value.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes, digest: str) -> None:
+        block = hashlib.new(digest).block_size
+        if len(key) > block:
+            key = hashlib.new(digest, key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.new(digest, key.translate(_IPAD))
+        self._outer = hashlib.new(digest, key.translate(_OPAD))
+
+    def __call__(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 class KeyRing:
     """Sign with the newest key, verify with all of them.
 
@@ -75,10 +108,12 @@ class KeyRing:
         if not secrets:
             raise ValueError("a key ring needs at least one secret")
         self.secrets = tuple(secrets)
-        self._keys = tuple(hmac.digest(secret, salt, "sha256") for secret in self.secrets)
+        self._keys = tuple(
+            _Mac(hmac.digest(secret, salt, "sha256"), "sha256") for secret in self.secrets
+        )
         # itsdangerous "django-concat" derivation: SHA1(salt + b"signer" + secret).
         self._legacy_keys = tuple(
-            hashlib.sha1(_ITSDANGEROUS_SALT + b"signer" + secret).digest()
+            _Mac(hashlib.sha1(_ITSDANGEROUS_SALT + b"signer" + secret).digest(), "sha1")
             for secret in self.secrets
         )
 
@@ -87,19 +122,16 @@ class KeyRing:
 
     def sign(self, value: bytes) -> bytes:
         """Return ``value`` followed by ``.`` and its signature under the newest key."""
-        return value + b"." + b64encode(hmac.digest(self._keys[0], value, "sha256"))
+        return value + b"." + b64encode(self._keys[0](value))
 
     def unsign(self, signed: bytes) -> tuple[bytes, int] | None:
         """Return ``(value, index of the key that verified)``, or None if no key does."""
         value, sep, signature = signed.rpartition(b".")
         if not sep:
             return None
-        try:
-            expected = b64decode(signature)
-        except ValueError:
-            return None
-        for index, key in enumerate(self._keys):
-            if hmac.compare_digest(hmac.digest(key, value, "sha256"), expected):
+        # Compare encoded signatures: only the canonical encoding that sign() makes verifies.
+        for index, mac in enumerate(self._keys):
+            if hmac.compare_digest(b64encode(mac(value)), signature):
                 return value, index
         return None
 
@@ -118,7 +150,7 @@ class KeyRing:
             timestamp = int.from_bytes(b64decode(stamp), "big")
         except ValueError:
             return None
-        for index, key in enumerate(self._legacy_keys):
-            if hmac.compare_digest(hmac.digest(key, head, "sha1"), expected):
+        for index, mac in enumerate(self._legacy_keys):
+            if hmac.compare_digest(mac(head), expected):
                 return value, timestamp, index
         return None

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import hmac
+
 import itsdangerous
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from middlewares._core.signing import KeyRing, b64decode, b64encode, secrets_from
+from middlewares._core.signing import KeyRing, _Mac, b64decode, b64encode, secrets_from
 
 
 def ring(*keys: str) -> KeyRing:
@@ -112,3 +114,14 @@ def test_key_ring_needs_a_secret() -> None:
 def test_key_ring_length_counts_keys() -> None:
     assert len(ring("a", "b", "c")) == 3
     assert secrets_from("k", b"raw") == (b"raw",)
+
+
+@given(st.binary(max_size=200), st.binary(min_size=1, max_size=200))
+def test_precomputed_hmac_equals_the_standard_library(message: bytes, key: bytes) -> None:
+    for digest in ("sha256", "sha1"):
+        assert _Mac(key, digest)(message) == hmac.digest(key, message, digest)
+
+
+def test_keys_longer_than_the_hash_block_are_hashed_first_as_rfc_2104_says() -> None:
+    key = b"k" * 100
+    assert _Mac(key, "sha256")(b"m") == hmac.digest(key, b"m", "sha256")
