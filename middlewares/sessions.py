@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Any, Literal, Protocol
 
 from ._core.cookies import CookieOptions, SameSite
@@ -123,6 +124,8 @@ class Session(dict[str, Any]):
     _forced = False
     _regenerate = False
     _id: str | None = None
+    _next_id: str | None = None
+    _id_factory: IdFactory | None = None
     _loaded = False
     _baseline = _EMPTY
     _created = 0
@@ -130,8 +133,14 @@ class Session(dict[str, Any]):
 
     @property
     def id(self) -> str | None:
-        """The server-side session id, or None for cookie sessions and unsaved sessions."""
-        return self._id
+        """The server-side session id: the one the session has, or the one it will be saved
+        under (a new visitor's, or after `regenerate`), chosen on first use so the app can log
+        or index it before the response. None for cookie sessions, which have no id."""
+        if self._id is not None and not self._regenerate:
+            return self._id
+        if self._next_id is None and self._id_factory is not None:
+            self._next_id = self._id_factory()
+        return self._next_id
 
     def mark_accessed(self) -> None:
         """Record that the response depends on the session (adds ``Vary: Cookie``)."""
@@ -148,6 +157,7 @@ class Session(dict[str, Any]):
         planted or saw before the login is worthless afterwards.
         """
         self.accessed = self._touched = self._forced = self._regenerate = True
+        self._next_id = None
 
     # Every read marks the session accessed: the response then varies on the Cookie header.
     # Writes, and reads that hand out a list or dict the app could change in place, also mark
@@ -486,6 +496,8 @@ class SessionMiddleware:
             session = await self._load_from_store(self._store, token)
         else:
             session = self._load_cookie(token)
+        if self._store is not None:
+            session._id_factory = self._new_id
         scope["session"] = session
 
         if kind == "http":
@@ -685,8 +697,9 @@ class SessionMiddleware:
         old_id = session._id
         if old_id is not None and not session._regenerate:
             return old_id if await store.update(old_id, payload, ttl) else None
-        for _ in range(3):
-            new_id = self._new_id()
+        # The id the app may have seen through session.id first, then fresh ones.
+        candidates = [session._next_id] if session._next_id is not None else []
+        for new_id in chain(candidates, (self._new_id() for _ in range(3 - len(candidates)))):
             if await store.create(new_id, payload, ttl):
                 break
         else:
@@ -720,6 +733,7 @@ class SessionMiddleware:
         session._loaded = loaded
         session._forced = False
         session._regenerate = False
+        session._next_id = None
 
     async def _save_after_accept(self, session: Session) -> None:
         """Persist changes made after ``websocket.accept``, when no cookie can be sent."""

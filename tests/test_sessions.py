@@ -493,3 +493,7 @@ def test_set_cookie_matches_what_cookie_options_builds() -> None:
     for now in (0, START, 4_102_444_800):
         expected = options.header("v.1", max_age=14 * 24 * 3600, now=now)
         assert middleware._set_cookie(b"v.1", now) == expected
+
+
+async def test_cookie_sessions_have_no_id() -> None:
+    assert result(await call(sessions(lambda s: s.id))) is None

@@ -9,6 +9,8 @@ from typing import Any
 import anyio
 import itsdangerous
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from middlewares._core.signing import KeyRing
 from middlewares._types import Receive, Scope, Send
@@ -298,3 +300,45 @@ async def test_clearing_a_migrated_cookie_session_in_store_mode_expires_the_cook
     (header,) = set_cookies(await call(site.app(lambda s: s.clear()), cookie))
     assert header.startswith('session="";')
     assert len(site.store) == 0
+
+
+async def test_a_first_visit_knows_its_session_id_before_the_response() -> None:
+    site = Site()
+
+    def log_id_then_write(session: Session) -> Any:
+        seen = session.id
+        session["user"] = "ada"
+        return seen
+
+    recorded = await call(site.app(log_id_then_write))
+    assert result(recorded) == "id1"
+    assert cookie_pair(recorded) == signed("id1")
+
+
+async def test_session_id_after_regenerate_is_the_new_one() -> None:
+    site = Site()
+    cookie = await site.login()
+
+    def regenerate(session: Session) -> Any:
+        before = session.id
+        session.regenerate()
+        return [before, session.id, session.id]
+
+    recorded = await call(site.app(regenerate), cookie)
+    assert result(recorded) == ["id1", "id2", "id2"]
+    assert cookie_pair(recorded) == signed("id2")
+
+
+async def test_asking_for_the_id_alone_creates_nothing() -> None:
+    site = Site()
+    recorded = await call(site.app(lambda s: s.id))
+    assert result(recorded) == "id1"
+    assert set_cookies(recorded) == []
+    assert len(site.store) == 0
+
+
+@given(st.binary(max_size=120))
+async def test_arbitrary_cookie_bytes_never_raise_with_a_store(raw: bytes) -> None:
+    site = Site()
+    scope = http_scope(headers=[(b"cookie", b"session=" + raw)])
+    assert result(await run_asgi(site.app(read), scope)) == {}
