@@ -151,3 +151,25 @@ async def test_default_ids_are_long_and_random() -> None:
     session_id = first.removeprefix("session=").split(".")[0]
     assert len(session_id) == 43
     assert await store.load(session_id) is not None
+
+
+def test_uvicorn_delivers_the_handshake_cookie_to_a_real_client(live_server: Any) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from websockets.sync.client import connect as ws_connect
+
+    async def chat(websocket: WebSocket) -> None:
+        websocket.session["visits"] = websocket.session.get("visits", 0) + 1
+        await websocket.accept()
+        await websocket.send_text(str(websocket.session["visits"]))
+        await websocket.close()
+
+    app = SessionMiddleware(Starlette(routes=[WebSocketRoute("/ws", chat)]), secret_key="s")
+    with live_server(app) as url:
+        ws_url = url.replace("http", "ws") + "/ws"
+        with ws_connect(ws_url) as socket:
+            assert socket.recv() == "1"
+            cookie = socket.response.headers["set-cookie"].split(";")[0]
+        with ws_connect(ws_url, additional_headers={"Cookie": cookie}) as socket:
+            assert socket.recv() == "2"
