@@ -178,7 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     baseline = statistics.median(results["a2wsgi 1.10"]["rps"])
     print(f"uvicorn, 1 worker, wrk -t1 -c32 -d{args.duration}s, median of {args.rounds} rounds")
     print()
-    print("| variant | hello world req/s | ratio | RSS growth, 100 MiB down | ... up |")
+    print(
+        "| variant | hello world req/s | ratio "
+        "| RSS growth, 100 MiB down | RSS growth, 100 MiB up |"
+    )
     print("|---|---:|---:|---:|---:|")
     for label, values in results.items():
         rps = statistics.median(values["rps"])
