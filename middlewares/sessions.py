@@ -623,7 +623,8 @@ class SessionMiddleware:
             set_cookie = self._commit_cookie(session, action, content)
         else:
             set_cookie = await self._commit_store(self._store, session, action, content)
-        vary = vary and accessed
+        # A response that sets the session cookie is specific to this visitor too.
+        vary = vary and (accessed or set_cookie is not None)
         if set_cookie is None and not vary:
             return message
         headers = list(message.get("headers", ()))

@@ -328,6 +328,7 @@ async def test_rolling_renews_at_most_every_interval_and_idle_timeout_ends_quiet
     clock.advance(30)
     renewed = await call(sessions(**options), cookie)  # renewed even if the app never looks
     cookie = cookie_pair(renewed)
+    assert renewed.header("vary") == "Cookie"
     clock.advance(300)
     assert result(await call(sessions(read, **options), cookie)) == {"user": "ada"}
     clock.advance(1)
