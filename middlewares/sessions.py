@@ -441,6 +441,10 @@ class SessionMiddleware:
         clock: Clock = time.time,
         id_factory: IdFactory = new_session_id,
     ) -> None:
+        if secret_key is None or isinstance(secret_key, (int, float)):
+            raise TypeError(
+                f"secret_key must be a str, bytes, a list of them or a Secret, got {secret_key!r}"
+            )
         if not isinstance(secret_key, (str, bytes, list, tuple)):
             secret_key = str(secret_key)  # starlette.datastructures.Secret and friends
         self._ring = KeyRing(secrets_from("secret_key", secret_key), salt=b"middlewares.sessions")

@@ -498,3 +498,9 @@ def test_set_cookie_matches_what_cookie_options_builds() -> None:
 
 async def test_cookie_sessions_have_no_id() -> None:
     assert result(await call(sessions(lambda s: s.id))) is None
+
+
+@pytest.mark.parametrize("secret_key", [None, 0, 1.5, True])
+def test_a_secret_key_that_is_not_a_key_is_refused(secret_key: Any) -> None:
+    with pytest.raises(TypeError, match="secret_key must be a str, bytes"):
+        SessionMiddleware(app_doing(), secret_key=secret_key)
