@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import re
 import threading
-import time
 from typing import Any
 
 import anyio
@@ -173,10 +172,10 @@ async def test_timeout_cancels_an_awaiting_handler() -> None:
 async def test_timeout_does_not_cut_a_started_response() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        await anyio.sleep(0.3)  # past the deadline, but the response has started
+        await anyio.sleep(0.8)  # past the deadline, but the response has started
         await send({"type": "http.response.body", "body": b"complete", "more_body": False})
 
-    recorded = await run_asgi(OffloadMiddleware(app, pool=fresh_pool(), timeout=0.1))
+    recorded = await run_asgi(OffloadMiddleware(app, pool=fresh_pool(), timeout=0.5))
     assert (recorded.status, recorded.body) == (200, b"complete")
 
 
@@ -226,10 +225,11 @@ async def test_disconnect_is_delivered_to_the_handler() -> None:
 
 async def test_calls_after_the_server_gave_up_fail_in_the_worker() -> None:
     errors: list[BaseException] = []
+    release = threading.Event()
     done = threading.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        time.sleep(0.05)  # noqa: ASYNC251 (a handler blocking past the 504)
+        release.wait(10)  # blocked past the 504
         try:
             await send({"type": "http.response.start", "status": 200, "headers": []})
         except BaseException as exc:
@@ -237,7 +237,9 @@ async def test_calls_after_the_server_gave_up_fail_in_the_worker() -> None:
         finally:
             done.set()
 
-    await run_asgi(OffloadMiddleware(app, pool=fresh_pool(), timeout=0.001))
+    recorded = await run_asgi(OffloadMiddleware(app, pool=fresh_pool(), timeout=0.001))
+    assert recorded.status == 504
+    release.set()
     await wait_for(done)
     # Cancelled at its first await after the 504; its messages never reach the client.
     assert [type(e) for e in errors] == [asyncio.CancelledError]
