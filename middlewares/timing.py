@@ -388,61 +388,84 @@ class TimingMiddleware:
         matcher = PathMatcher(exclude_paths)
         self._exclude = matcher if matcher else None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self._exclude is not None and self._exclude.matches(scope)):
-            await self.app(scope, receive, send)
-            return
+    def _exposure(self, scope: Scope) -> tuple[bool, bool, bytes | None]:
+        """``(send Server-Timing, merge Vary: Origin, Timing-Allow-Origin value)``."""
+        mode = self._mode  # never "always": callers take that path without asking
+        if mode == "never":
+            return False, False, None
+        if mode == "origins":
+            expose, allow_origin = exposure(scope, self._origins)
+            return expose, True, allow_origin
+        return bool(self._predicate(scope)), False, None  # type: ignore[misc]
+
+    async def _call_exposing(self, scope: Scope, receive: Receive, send: Send) -> None:
         clock = self._clock
+        header = self._header
         metrics: list[Metric] = []
         token = _current.set((clock, metrics))
         start = clock()
         try:
-            mode = self._mode
-            if mode == "always":
-                expose, vary, allow_origin = True, False, None
-            elif mode == "never":
-                expose, vary, allow_origin = False, False, None
-            elif mode == "origins":
-                expose, allow_origin = exposure(scope, self._origins)
-                vary = True
-            else:
-                expose, vary, allow_origin = bool(self._predicate(scope)), False, None  # type: ignore[misc]
-            if self._hooks:
-                await self._call_reported(
-                    scope, receive, send, start, metrics, expose, vary, allow_origin
-                )
-            elif expose or vary:
-                header = self._header
-
-                # A plain function returning send's awaitable: no extra coroutine per message.
-                def send_with_server_timing(message: Message) -> Awaitable[None]:
-                    if message["type"] == "http.response.start":
-                        value = header % ((clock() - start) * 1000.0)
-                        message = _with_headers(message, value, metrics, expose, vary, allow_origin)
-                    return send(message)
-
-                await self.app(scope, receive, send_with_server_timing)
-            else:
+            expose, vary, allow_origin = self._exposure(scope)
+            if not expose and not vary:
                 await self.app(scope, receive, send)
+                return
+
+            def send_with_headers(message: Message) -> Awaitable[None]:
+                if message["type"] == "http.response.start":
+                    value = header % ((clock() - start) * 1000.0)
+                    message = _with_headers(message, value, metrics, expose, vary, allow_origin)
+                return send(message)
+
+            await self.app(scope, receive, send_with_headers)
         finally:
             _current.reset(token)
 
-    async def _call_reported(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        start: float,
-        metrics: list[Metric],
-        expose: bool,
-        vary: bool,
-        allow_origin: bytes | None,
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (self._exclude is not None and self._exclude.matches(scope)):
+            await self.app(scope, receive, send)
+            return
+        if self._hooks:
+            await self._call_reported(scope, receive, send)
+            return
+        if self._mode != "always":
+            await self._call_exposing(scope, receive, send)
+            return
+        # The common case, inline and lean: a plain function returning send's awaitable (no
+        # extra coroutine per message), one header appended to a copy of the app's list.
         clock = self._clock
         header = self._header
-        # Routers rewrite root_path (Starlette mounts) and path (Litestar): keep the originals.
-        path: str = scope.get("path", "")
+        metrics: list[Metric] = []
+        token = _current.set((clock, metrics))
+        start = clock()
+        try:
+
+            def send_with_server_timing(message: Message) -> Awaitable[None]:
+                if message["type"] == "http.response.start":
+                    value = header % ((clock() - start) * 1000.0)
+                    if metrics:
+                        value += _serialise(metrics)
+                    headers = [*message.get("headers", ()), (_SERVER_TIMING, value)]
+                    message = {**message, "headers": headers}
+                return send(message)
+
+            await self.app(scope, receive, send_with_server_timing)
+        finally:
+            _current.reset(token)
+
+    async def _call_reported(self, scope: Scope, receive: Receive, send: Send) -> None:
+        clock = self._clock
+        start = clock()
+        header = self._header
+        # "always": only Server-Timing to append, no Vary or Timing-Allow-Origin to weigh.
+        metrics_only = self._mode == "always"
+        if metrics_only:
+            expose, vary, allow_origin = True, False, None
+        else:
+            expose, vary, allow_origin = self._exposure(scope)
+        path: str = scope.get("path", "")  # routers rewrite path and root_path: keep them
         root_path: str = scope.get("root_path", "")
+        metrics: list[Metric] = []
+        token = _current.set((clock, metrics))
         first: float | None = None
         last: float | None = None
         status = 0
@@ -476,7 +499,13 @@ class TimingMiddleware:
                 trailers = message.get("trailers", False)
                 if expose or vary:
                     value = header % ((first - start) * 1000.0)
-                    message = _with_headers(message, value, metrics, expose, vary, allow_origin)
+                    if vary or not metrics_only:
+                        message = _with_headers(message, value, metrics, expose, vary, allow_origin)
+                    else:
+                        if metrics:
+                            value += _serialise(metrics)
+                        headers = [*message.get("headers", ()), (_SERVER_TIMING, value)]
+                        message = {**message, "headers": headers}
             elif kind == "http.response.body" or kind == "http.response.zerocopysend":
                 if not trailers and not message.get("more_body", False):
                     return send_final(message)
@@ -495,9 +524,14 @@ class TimingMiddleware:
             raise
         finally:
             end = clock()
+            _current.reset(token)
             if complete:
-                outcome = "ok" if error is None or not isinstance(error, Exception) else "error"
-            elif disconnected or send_failed or not isinstance(error, (Exception, type(None))):
+                outcome = "error" if isinstance(error, Exception) else "ok"
+            elif (
+                disconnected
+                or send_failed
+                or (error is not None and not isinstance(error, Exception))
+            ):
                 status, outcome = 499, "disconnected"
             else:
                 # The app raised, or returned without finishing its response (the server then
@@ -527,6 +561,11 @@ class TimingMiddleware:
                     )
 
 
+def _serialise(metrics: list[Metric]) -> bytes:
+    """The application's metrics as a continuation of the Server-Timing list."""
+    return (", " + ", ".join([format_metric(metric) for metric in metrics])).encode("utf-8")
+
+
 _new_record = RequestTiming._make
 
 
@@ -543,7 +582,7 @@ def _with_headers(
     headers: RawHeaders = [*message.get("headers", ())]
     if expose:
         if metrics:
-            value += (", " + ", ".join([format_metric(metric) for metric in metrics])).encode()
+            value += _serialise(metrics)
         headers.append((_SERVER_TIMING, value))
         if allow_origin is not None:
             headers.append((_TIMING_ALLOW_ORIGIN, allow_origin))

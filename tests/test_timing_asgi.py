@@ -369,6 +369,20 @@ async def test_expose_to_listed_origins(
     assert result.header_all("vary") == ["Accept-Encoding, Origin"]
 
 
+async def test_listed_origins_get_the_application_metrics_too() -> None:
+    clock = FakeClock()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        add_timing("db", 2)
+        await ok_app(clock)(scope, receive, send)
+
+    # A default port in the list is the origin browsers send without it.
+    middleware = TimingMiddleware(app, clock=clock, expose=["https://app.example.com:443"])
+    result = await run_asgi(middleware, http_scope(headers={"origin": SITE}, scheme="https"))
+    assert result.header("server-timing") == "app;dur=12.300, db;dur=2.000"
+    assert result.header("timing-allow-origin") == SITE
+
+
 async def test_expose_predicate_decides_per_request() -> None:
     clock = FakeClock()
 
