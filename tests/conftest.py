@@ -51,9 +51,13 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Browser tests drive Playwright's sync API, which refuses to run inside an event loop.
+    # Browser tests drive Playwright's sync API, whose event loop stays installed in the main
+    # thread for the session: run them after every async test, sharing one Chromium.
+    def uses_browser(item: pytest.Item) -> bool:
+        names = getattr(item, "fixturenames", ())
+        return "page" in names or "browser" in names
+
     for item in items:
-        if "page" in getattr(item, "fixturenames", ()) or "browser" in getattr(
-            item, "fixturenames", ()
-        ):
+        if uses_browser(item):
             item.add_marker(pytest.mark.browser)
+    items.sort(key=uses_browser)

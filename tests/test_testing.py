@@ -67,9 +67,13 @@ async def test_http_violations(messages: list[Message], error: str) -> None:
 
 
 WEBSOCKET_VIOLATIONS = [
-    pytest.param([{"type": "websocket.send", "text": "x"}], "before websocket.accept", id="send first"),
     pytest.param(
-        [{"type": "websocket.accept"}, {"type": "websocket.accept"}], "in state open", id="accept twice"
+        [{"type": "websocket.send", "text": "x"}], "before websocket.accept", id="send first"
+    ),
+    pytest.param(
+        [{"type": "websocket.accept"}, {"type": "websocket.accept"}],
+        "in state open",
+        id="accept twice",
     ),
     pytest.param(
         [{"type": "websocket.accept"}, {"type": "websocket.send"}], "exactly one", id="empty send"
@@ -101,7 +105,7 @@ async def test_accept_before_connect_is_caught() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.accept"})
 
-    with pytest.raises(ASGIProtocolError, match="before websocket.connect"):
+    with pytest.raises(ASGIProtocolError, match=r"before websocket\.connect"):
         await run_asgi(app, websocket_scope())
 
 
@@ -112,7 +116,7 @@ async def test_denial_response_rules() -> None:
     result = await run_asgi(sends(start, body), scope)
     assert result.status == 403
     assert result.body == b"no"
-    with pytest.raises(ASGIProtocolError, match="before websocket.http.response.start"):
+    with pytest.raises(ASGIProtocolError, match=r"before websocket\.http\.response\.start"):
         await run_asgi(sends(body), scope)
     with pytest.raises(ASGIProtocolError, match="during a denial"):
         await run_asgi(sends(start, {"type": "websocket.close"}), scope)
@@ -141,7 +145,9 @@ async def test_valid_extension_messages_pass() -> None:
     with pytest.raises(ASGIProtocolError, match="early_hint sent after"):
         await run_asgi(sends(START, hint, BODY), scope)
     with pytest.raises(ASGIProtocolError, match="before the final body"):
-        await run_asgi(sends({**START, "trailers": True}, {**BODY, "more_body": True}, trailers), scope)
+        await run_asgi(
+            sends({**START, "trailers": True}, {**BODY, "more_body": True}, trailers), scope
+        )
 
 
 async def test_unknown_messages_and_scopes_pass_through() -> None:
