@@ -157,3 +157,14 @@ def test_shut_down_pool_refuses_and_frees_its_slot() -> None:
     with pytest.raises(RuntimeError, match="shutdown"):
         pool.submit(square, 2)
     assert pool.stats().queued == 0
+
+
+async def test_context_changes_in_the_thread_stay_there() -> None:
+    user.set("caller")
+
+    def change() -> str:
+        user.set("thread")
+        return user.get()
+
+    assert await run_in_thread(change) == "thread"
+    assert user.get() == "caller"  # copied in, not back (as anyio and Starlette do)

@@ -128,3 +128,62 @@ async def test_request_queued_when_the_pool_shuts_down_gets_503() -> None:
             release.set()
     assert results["first"].body == b"first"
     assert results["queued"].status == 503
+
+
+async def test_requests_run_in_parallel_not_one_at_a_time() -> None:
+    # asgiref's thread-sensitive bridge runs every WSGI request on one thread (asgiref#223):
+    # these two requests could then never meet at the barrier.
+    barrier = threading.Barrier(2, timeout=10)
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        barrier.wait()
+        start_response("200 OK", [])
+        return [b"met"]
+
+    middleware = WSGIMiddleware(app, workers=2)
+    results: list[bytes] = []
+
+    async def request() -> None:
+        results.append((await run_asgi(middleware)).body)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(request)
+        tasks.start_soon(request)
+    assert results == [b"met", b"met"]
+
+
+async def test_a_stalled_client_stops_the_app_after_a_few_chunks() -> None:
+    # a2wsgi#46: an unbounded queue let a slow client's response pile up in memory.
+    produced = 0
+    closed = threading.Event()
+    release = anyio.Event()
+
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        nonlocal produced
+        start_response("200 OK", [])
+        try:
+            while True:
+                produced += 1
+                yield CHUNK
+        finally:
+            closed.set()
+
+    async def stalled_send(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            await release.wait()  # the client stopped reading
+            raise OSError("client gone")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(
+            WSGIMiddleware(app, send_queue_size=4), http_scope(), receive, stalled_send
+        )
+        while produced < 4:  # noqa: ASYNC110 (the producer is a thread)
+            await anyio.sleep(0.001)
+        await anyio.sleep(0.1)  # ample time for an unbounded producer to run far ahead
+        # One batch being sent plus one full queue, never more.
+        assert produced <= 2 * 4 + 1
+        release.set()
+    await wait_for(closed)
