@@ -219,8 +219,11 @@ def _named_pool(name: str, max_workers: int | None, max_queue: int | None, proce
         if pool is None:
             pool = _pools[(name, processes)] = Pool(
                 name,
-                max_workers=max_workers
-                or ((os.cpu_count() or 1) if processes else DEFAULT_MAX_WORKERS),
+                max_workers=(
+                    ((os.cpu_count() or 1) if processes else DEFAULT_MAX_WORKERS)
+                    if max_workers is None
+                    else max_workers
+                ),
                 max_queue=DEFAULT_MAX_QUEUE if max_queue is None else max_queue,
                 processes=processes,
             )

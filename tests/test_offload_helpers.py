@@ -135,6 +135,8 @@ def test_named_pools_are_shared_and_sizes_checked() -> None:
     assert thread_pool("helpers-shared", max_workers=3) is pool
     with pytest.raises(ValueError, match="already exists with max_workers=3, got 4"):
         thread_pool("helpers-shared", max_workers=4)
+    with pytest.raises(ValueError, match="max_workers must be a positive integer, got 0"):
+        thread_pool("helpers-zero", max_workers=0)
     stats = pool.stats()
     assert (stats.name, stats.max_workers, stats.max_queue) == ("helpers-shared", 3, 2)
 
