@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from a2wsgi import WSGIMiddleware as A2WSGIMiddleware
 
-from middlewares._types import ASGIApp, Message, Receive, Scope, Send
+from middlewares._types import ASGIApp, Message
 from middlewares.testing import http_scope
 from middlewares.wsgi import WSGIMiddleware
 
@@ -41,41 +40,11 @@ def stream_1mib(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]
         yield CHUNK
 
 
-class AsAServer:
-    """Make the harness's ``receive`` behave like uvicorn's: after the body, it waits until the
-    response is complete before reporting ``http.disconnect``. The harness reports it at once,
-    which a bridge that watches for vanished clients rightly takes as a client gone. Every
-    variant is wrapped alike."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        done = asyncio.Event()
-        body_done = False
-
-        async def receive_like_a_server() -> Message:
-            nonlocal body_done
-            if body_done:
-                await done.wait()
-                return {"type": "http.disconnect"}
-            message = await receive()
-            body_done = not message.get("more_body", False)
-            return message
-
-        async def send_and_track(message: Message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                done.set()
-            await send(message)
-
-        await self.app(scope, receive_like_a_server, send_and_track)
-
-
 def variants(app: Any) -> dict[str, ASGIApp]:
     return {
-        "middlewares WSGIMiddleware": AsAServer(WSGIMiddleware(app)),
-        "a2wsgi 1.10": AsAServer(A2WSGIMiddleware(app)),
-        "starlette WSGIMiddleware (deprecated)": AsAServer(StarletteWSGIMiddleware(app)),
+        "middlewares WSGIMiddleware": WSGIMiddleware(app),
+        "a2wsgi 1.10": A2WSGIMiddleware(app),
+        "starlette WSGIMiddleware (deprecated)": StarletteWSGIMiddleware(app),
     }
 
 

@@ -52,24 +52,35 @@ class Row:
     ratio: float | None
 
 
-def _driver(case: Case, app: ASGIApp) -> Callable[[], Awaitable[None]]:
+def _server_callables(case: Case, sent: list[Message] | None) -> tuple[Receive, Send]:
+    """``receive``/``send`` as a server gives them: the body, then ``http.disconnect`` only once
+    the response is complete (a bridge that watches for vanished clients relies on that)."""
     request: Message = {"type": "http.request", "body": case.body, "more_body": False}
-    disconnect: Message = {"type": "http.disconnect"}
+    finished = asyncio.Event()
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if delivered:
+            await finished.wait()
+            return {"type": "http.disconnect"}
+        delivered = True
+        return request
+
+    async def send(message: Message) -> None:
+        if sent is not None:
+            sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            finished.set()
+
+    return receive, send
+
+
+def _driver(case: Case, app: ASGIApp) -> Callable[[], Awaitable[None]]:
     template = case.scope
 
     async def call_once() -> None:
-        delivered = False
-
-        async def receive() -> Message:
-            nonlocal delivered
-            if delivered:
-                return disconnect
-            delivered = True
-            return request
-
-        async def send(message: Message) -> None:
-            return None
-
+        receive, send = _server_callables(case, None)
         scope = dict(template)
         scope["headers"] = list(template["headers"])
         await app(scope, receive, send)
@@ -79,20 +90,9 @@ def _driver(case: Case, app: ASGIApp) -> Callable[[], Awaitable[None]]:
 
 async def _record(case: Case, app: ASGIApp) -> list[Message]:
     messages: list[Message] = []
+    receive, send = _server_callables(case, messages)
     scope = dict(case.scope)
     scope["headers"] = list(case.scope["headers"])
-    delivered = False
-
-    async def receive() -> Message:
-        nonlocal delivered
-        if delivered:
-            return {"type": "http.disconnect"}
-        delivered = True
-        return {"type": "http.request", "body": case.body, "more_body": False}
-
-    async def send(message: Message) -> None:
-        messages.append(message)
-
     await app(scope, receive, send)
     return messages
 
