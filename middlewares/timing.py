@@ -172,7 +172,8 @@ class timing:  # used like a function: ``with timing("db"):``
 
     Works as ``with`` and ``async with``, in the request's task and in threads or tasks that
     copied its context. The block's time is added even when it raises. Uses the middleware's
-    clock; outside a request the block runs untimed.
+    clock; outside a request the block runs untimed. Create one per block, as ``with
+    timing(...)`` does: a shared instance entered by two concurrent requests would mix them.
 
     Args:
         name: The metric name, an HTTP token.

@@ -123,6 +123,14 @@ def test_validator_never_lets_a_control_character_through(raw: bytes) -> None:
         assert 1 <= len(text) <= 128
 
 
+@given(st.binary(max_size=300))
+def test_any_incoming_bytes_give_a_safe_id(raw: bytes) -> None:
+    middleware = RequestIDMiddleware(echo([]))
+    chosen = middleware.choose(raw)
+    assert is_valid_request_id(chosen)
+    assert chosen == raw.decode("latin-1") or len(chosen) == 32
+
+
 async def test_the_app_s_own_header_is_replaced_not_duplicated() -> None:
     own = [(b"X-Request-ID", b"from-app"), (b"content-type", b"text/plain")]
     middleware = RequestIDMiddleware(echo([], headers=own), generator=ids("check", "ours"))

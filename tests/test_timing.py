@@ -218,6 +218,18 @@ def test_exposure_for_an_origin_list(
     assert exposure(scope, frozenset({SITE, b"http://localhost:8000"})) == expected
 
 
+@given(st.binary(max_size=60), st.binary(max_size=60), st.sampled_from(["http", "https"]))
+def test_hostile_origin_and_host_headers_never_raise(
+    origin: bytes, host: bytes, scheme: str
+) -> None:
+    origins = frozenset({SITE})
+    by_origin = exposure(http_scope(headers=[(b"origin", origin)], scheme=scheme), origins)
+    assert by_origin == ((True, origin) if origin.lower() == SITE else (False, None))
+    by_host = exposure(http_scope(headers=[(b"host", host)], scheme=scheme), origins)
+    own = scheme.encode() + b"://" + host.lower()
+    assert by_host == (own in (SITE, SITE + b":443"), None)
+
+
 async def noop_app(scope: Any, receive: Any, send: Any) -> None:
     return None
 
