@@ -11,6 +11,8 @@ import pytest
 from litestar import Litestar, get
 from litestar.params import FromPath
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
@@ -88,6 +90,29 @@ async def test_app_mounted_under_a_root_path_reports_relative_templates() -> Non
     app = TimingMiddleware(starlette_app(), on_timing=seen.append)
     await run_asgi(app, http_scope("GET", "/api/items/9", root_path="/v1"))
     assert (seen[0].path, seen[0].template) == ("/api/items/9", "/api/items/{item_id}")
+
+
+async def test_metrics_cross_a_base_http_middleware_inside() -> None:
+    # BaseHTTPMiddleware runs the app in another task with a copy of the context, so context
+    # variable changes never come back (starlette#1081); the shared metric list still does.
+    async def passthrough(request: Request, call_next: Any) -> Any:
+        with timing("outer-layer"):
+            return await call_next(request)
+
+    inner = Starlette(
+        routes=starlette_app().routes,
+        middleware=[Middleware(BaseHTTPMiddleware, dispatch=passthrough)],
+    )
+    seen: list[RequestTiming] = []
+    app = TimingMiddleware(inner, on_timing=seen.append)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/api/items/1")
+    assert re.fullmatch(
+        r'app;dur=[0-9.]+, cache;desc="hit", outer-layer;dur=[0-9.]+',
+        response.headers["server-timing"],
+    )
+    assert [m.name for m in seen[0].metrics] == ["cache", "outer-layer"]
 
 
 def litestar_app() -> Litestar:
