@@ -17,6 +17,7 @@ from ._core.paths import PathMatcher, PathPattern
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
+    "HEADER_BUDGET",
     "Clock",
     "Expose",
     "Metric",
@@ -40,6 +41,10 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.6.4: a quoted-string may hold HTAB, SP, VCHAR and obs-text; every other control
 # character (CR, LF, NUL, DEL...) cannot be sent at all, even escaped, so it becomes a space.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: Most bytes of application metrics put in one ``Server-Timing`` field. A loop that adds a
+#: metric per row must not produce a header that proxies refuse (nginx's default buffer for
+#: all response headers is 4 or 8 KiB, and answers 502 beyond it).
+HEADER_BUDGET = 2048
 _SERVER_TIMING = b"server-timing"
 _TIMING_ALLOW_ORIGIN = b"timing-allow-origin"
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
@@ -563,8 +568,17 @@ class TimingMiddleware:
 
 
 def _serialise(metrics: list[Metric]) -> bytes:
-    """The application's metrics as a continuation of the Server-Timing list."""
-    return (", " + ", ".join([format_metric(metric) for metric in metrics])).encode("utf-8")
+    """The application's metrics as a continuation of the Server-Timing list, stopping before
+    the metric that would take it past ``HEADER_BUDGET`` bytes (hooks still get them all)."""
+    parts: list[bytes] = []
+    size = 0
+    for metric in metrics:
+        part = b", " + format_metric(metric).encode("utf-8")
+        size += len(part)
+        if size > HEADER_BUDGET:
+            break
+        parts.append(part)
+    return b"".join(parts)
 
 
 _new_record = RequestTiming._make

@@ -11,7 +11,7 @@ import pytest
 
 from middlewares._types import Message, Receive, Scope, Send
 from middlewares.testing import http_scope, run_asgi, websocket_scope
-from middlewares.timing import RequestTiming, TimingMiddleware, add_timing, timing
+from middlewares.timing import HEADER_BUDGET, RequestTiming, TimingMiddleware, add_timing, timing
 
 pytestmark = pytest.mark.anyio
 
@@ -93,6 +93,24 @@ async def test_application_metrics_join_the_header_in_order() -> None:
         'app;dur=4.600, db;dur=4.100;desc="users \\"active\\"", cache;dur=0.500, miss,'
         ' render;dur=2.000;desc="template"'
     )
+
+
+async def test_header_stays_within_its_budget_while_hooks_get_every_metric() -> None:
+    clock = FakeClock()
+    seen: list[RequestTiming] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        for row in range(500):  # a metric per row: a header proxies would refuse
+            add_timing(f"row{row}", 1, desc="x" * 20)
+        await ok_app(clock)(scope, receive, send)
+
+    for hooks in (None, [seen.append]):
+        result = await run_asgi(TimingMiddleware(app, clock=clock, on_timing=hooks))
+        value = result.header("server-timing") or ""
+        assert value.startswith('app;dur=12.300, row0;dur=1.000;desc="xxxxxxxxxxxxxxxxxxxx"')
+        assert len(value) <= len("app;dur=12.300") + HEADER_BUDGET
+        assert len(value) > HEADER_BUDGET - 50
+    assert len(seen[0].metrics) == 500
 
 
 async def test_a_block_that_raises_is_still_timed() -> None:
