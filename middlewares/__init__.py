@@ -4,6 +4,7 @@ from .blocking import BlockingDetector
 from .compose import Layer, compose
 from .cors import CORSMiddleware
 from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
+from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
     Session,
     SessionCookieTooLarge,
@@ -12,6 +13,7 @@ from .sessions import (
     SessionStore,
     SessionStoreError,
 )
+from .timing import RequestTiming, TimingMiddleware, add_timing, timing
 from .wsgi import WSGIMiddleware
 
 __version__ = "0.1.0"
@@ -21,17 +23,24 @@ __all__ = [
     "CORSMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "RequestIDFilter",
+    "RequestIDMiddleware",
+    "RequestTiming",
     "Session",
     "SessionCookieTooLarge",
     "SessionError",
     "SessionMiddleware",
     "SessionStore",
     "SessionStoreError",
+    "TimingMiddleware",
     "WSGIMiddleware",
     "__version__",
+    "add_timing",
     "compose",
+    "get_request_id",
     "process_pool",
     "run_in_process",
     "run_in_thread",
     "thread_pool",
+    "timing",
 ]

@@ -17,7 +17,9 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "BlockingDetector": {"enabled": True},
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
     "OffloadMiddleware": {},
+    "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "secret"},
+    "TimingMiddleware": {},
 }
 # Classes that wrap something other than an ASGI app and so answer every scope themselves.
 ENDPOINTS = {"WSGIMiddleware"}
