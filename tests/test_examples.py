@@ -17,6 +17,12 @@ EXAMPLES = sorted(
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    # Examples are served by uvicorn on asyncio, and Django and Quart run on asyncio only.
+    return "asyncio"
+
+
 def test_every_example_documents_how_to_run_it() -> None:
     assert EXAMPLES
     for name in EXAMPLES:

@@ -1,0 +1,50 @@
+"""The full stack in a Litestar app: ``DefineMiddleware`` passes the app by keyword, and the
+list runs outermost first. ``request.session`` reads the session this library loads.
+
+Run it with ``uvicorn examples.stack_litestar:app``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.middleware import DefineMiddleware
+
+from middlewares import (
+    CORSMiddleware,
+    RequestIDMiddleware,
+    SessionMiddleware,
+    TimingMiddleware,
+    get_request_id,
+    timing,
+)
+from middlewares.compression import CompressionMiddleware
+
+SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+
+
+@get("/")
+async def home(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    with timing("work", desc="counting"):
+        request.session["visits"] = request.session.get("visits", 0) + 1
+    return {
+        "visits": request.session["visits"],
+        "request_id": get_request_id(),
+        "items": list(range(200)),
+    }
+
+
+app = Litestar(
+    route_handlers=[home],
+    middleware=[
+        DefineMiddleware(RequestIDMiddleware),
+        DefineMiddleware(TimingMiddleware),
+        DefineMiddleware(
+            CORSMiddleware, allow_origins=["https://app.example.com"], allow_credentials=True
+        ),
+        DefineMiddleware(CompressionMiddleware),
+        DefineMiddleware(SessionMiddleware, secret_key=SECRET),
+    ],
+)

@@ -1,0 +1,48 @@
+"""The full stack around a Quart app. Quart's own ``session`` is a separate mechanism; this
+library's session is ``request.scope["session"]``.
+
+Run it with ``uvicorn examples.stack_quart:app``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from quart import Quart, request
+
+from middlewares import (
+    CORSMiddleware,
+    Layer,
+    RequestIDMiddleware,
+    SessionMiddleware,
+    TimingMiddleware,
+    compose,
+    get_request_id,
+    timing,
+)
+from middlewares.compression import CompressionMiddleware
+
+SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+
+quart_app = Quart(__name__)
+
+
+@quart_app.get("/")
+async def home() -> dict[str, Any]:
+    session = request.scope["session"]
+    with timing("work", desc="counting"):
+        session["visits"] = session.get("visits", 0) + 1
+    return {"visits": session["visits"], "request_id": get_request_id(), "items": list(range(200))}
+
+
+# Wrapping asgi_app keeps Quart's own lifespan and test client working.
+quart_app.asgi_app = compose(  # type: ignore[method-assign]
+    quart_app.asgi_app,
+    Layer(RequestIDMiddleware),
+    Layer(TimingMiddleware),
+    Layer(CORSMiddleware, allow_origins=["https://app.example.com"], allow_credentials=True),
+    Layer(CompressionMiddleware),
+    Layer(SessionMiddleware, secret_key=SECRET),
+)
+app = quart_app
