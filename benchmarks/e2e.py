@@ -5,7 +5,7 @@
     python benchmarks/e2e.py --path /json --header 'Accept-Encoding: gzip'
 
 wrk comes from Debian's packages (``apt-get install wrk``). Each app runs in its own uvicorn
-process (one worker, httptools, no access log) pinned beside wrk on this machine's cores; apps
+process (one worker, httptools, no access log) beside wrk on this machine's two cores; apps
 are measured in turn, each for ``--seconds`` after a one-second warm-up, and the table gives
 requests/s and the ratio to the first app named.
 """
@@ -14,77 +14,21 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("uvicorn exited early")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("uvicorn did not start")
+from benchmarks.serve import uvicorn_process, wrk
 
 
 def measure(app: str, *, path: str, headers: list[str], seconds: int, connections: int) -> float:
-    """Serve ``benchmarks.e2e_apps:<app>`` and return wrk's requests/s."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"benchmarks.e2e_apps:{app}",
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--http",
-            "httptools",
-            "--lifespan",
-            "off",
-        ],
-        cwd=ROOT,
-    )
-    try:
-        _wait_for(port, server)
-        url = f"http://127.0.0.1:{port}{path}"
-        header_args = [arg for h in headers for arg in ("-H", h)]
-        wrk = ["wrk", "-t1", f"-c{connections}", *header_args, url]
-        subprocess.run([*wrk[:1], "-d1s", *wrk[1:]], check=True, capture_output=True)
-        out = subprocess.run(
-            [*wrk[:1], f"-d{seconds}s", *wrk[1:]], check=True, capture_output=True, text=True
-        ).stdout
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        if errors:
-            raise RuntimeError(f"{app}: {errors.group(1)} error responses")
-        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        if match is None:
-            raise RuntimeError(f"unexpected wrk output:\n{out}")
-        return float(match.group(1))
-    finally:
-        server.terminate()
-        server.wait(10)
+    """Serve ``benchmarks.e2e_apps:<app>`` and return wrk's requests/s after a warm-up."""
+    target = f"benchmarks.e2e_apps:{app}"
+    with uvicorn_process(target, "--http", "httptools", "--lifespan", "off") as (url, _):
+        wrk(url + path, seconds=1, connections=connections, headers=headers)
+        return wrk(url + path, seconds=seconds, connections=connections, headers=headers)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,11 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import re
-import subprocess
 import sys
-import tempfile
-import time
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
@@ -28,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from tests.servers import free_port, redis_server
+from benchmarks.serve import uvicorn_process, wrk
+from tests.servers import redis_server
 
 VARIANTS = ("middlewares", "starsessions")
 
@@ -75,67 +72,26 @@ def make_app() -> object:
     )
 
 
-def wrk(url: str, cookie: str, method: str, duration: int, connections: int) -> float:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(f'wrk.method = "{method}"\nwrk.headers["Cookie"] = "{cookie}"\n')
-    try:
-        output = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", script.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-    if "Non-2xx" in output:
-        raise RuntimeError(f"wrk saw errors:\n{output}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    return float(match.group(1))
-
-
 def run(variant: str, redis_url: str, duration: int, connections: int) -> dict[str, float]:
     import httpx
 
-    port = free_port()
-    env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_REDIS_URL": redis_url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "benchmarks.e2e_sessions_redis:make_app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=pathlib.Path(__file__).resolve().parent.parent,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                response = httpx.post(f"{base}/login")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        name, value = next(iter(response.cookies.items()))
-        cookie = f"{name}={value}"
-        return {
-            "read only": wrk(f"{base}/", cookie, "GET", duration, connections),
-            "modified": wrk(f"{base}/count", cookie, "POST", duration, connections),
-        }
-    finally:
-        server.terminate()
-        server.wait(10)
+    env = {"BENCH_VARIANT": variant, "BENCH_REDIS_URL": redis_url}
+    target = "benchmarks.e2e_sessions_redis:make_app"
+    with uvicorn_process(target, "--factory", env=env) as (base, _):
+        name, value = next(iter(httpx.post(f"{base}/login").cookies.items()))
+        cookie = [f"Cookie: {name}={value}"]
+
+        def load(path: str, method: str) -> float:
+            return wrk(
+                base + path,
+                method=method,
+                headers=cookie,
+                seconds=duration,
+                connections=connections,
+                threads=2,
+            )
+
+        return {"read only": load("/", "GET"), "modified": load("/count", "POST")}
 
 
 def main() -> None:

@@ -13,16 +13,11 @@ p50 and p99 latency.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import pathlib
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
@@ -33,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from benchmarks.serve import uvicorn_process
 from middlewares.offload import OffloadMiddleware
 
 
@@ -48,46 +44,6 @@ async def tiny(request: Request) -> PlainTextResponse:
 plain = Starlette(routes=[Route("/block", block), Route("/tiny", tiny)])
 offloaded = OffloadMiddleware(plain, max_workers=8)
 VARIANTS = {"OffloadMiddleware": "offloaded", "no offload": "plain"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(attribute: str) -> Iterator[str]:
-    port = free_port()
-    root = pathlib.Path(__file__).resolve().parent.parent
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"benchmarks.offload_latency:{attribute}",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            break
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"uvicorn did not start for {attribute}")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def measure(url: str, samples: int) -> list[float]:
@@ -135,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| variant | tiny p50 | tiny p99 |")
     print("|---|---:|---:|")
     for label, attribute in VARIANTS.items():
-        with server(attribute) as url:
+        with uvicorn_process(f"benchmarks.offload_latency:{attribute}") as (url, _):
             latencies = measure(url, args.samples)
         p50 = statistics.median(latencies)
         print(f"| {label} | {p50:.1f} ms | {percentile(latencies, 99):.1f} ms |")

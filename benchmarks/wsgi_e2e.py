@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/wsgi_e2e.py            # 3 rounds, variants interleaved
     .venv/bin/python benchmarks/wsgi_e2e.py --rounds 1 --duration 3
 
-Each round starts a fresh ``uvicorn`` process per variant (one worker, httptools if installed),
+Each round starts a fresh ``uvicorn`` process per variant (one worker),
 runs ``wrk -t1 -c32`` against ``/``, then streams 100 MiB from ``/download`` and 100 MiB to
 ``/upload`` while sampling the server's RSS every 5 ms. The table shows medians over rounds.
 """
@@ -12,16 +12,10 @@ runs ``wrk -t1 -c32`` against ``/``, then streams 100 MiB from ``/download`` and
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import pathlib
-import re
-import socket
 import statistics
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +26,7 @@ import httpx
 import psutil
 from a2wsgi import WSGIMiddleware as A2WSGIMiddleware
 
+from benchmarks.serve import uvicorn_process, wrk
 from middlewares.wsgi import WSGIMiddleware
 
 MiB = 1 << 20
@@ -57,62 +52,6 @@ def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
 ours = WSGIMiddleware(wsgi_app)
 a2wsgi = A2WSGIMiddleware(wsgi_app)
 VARIANTS = {"middlewares WSGIMiddleware": "ours", "a2wsgi 1.10": "a2wsgi"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(attribute: str) -> Iterator[tuple[str, psutil.Process]]:
-    port = free_port()
-    root = pathlib.Path(__file__).resolve().parent.parent
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"benchmarks.wsgi_e2e:{attribute}",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--lifespan",
-            "off",
-        ],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            break
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"uvicorn did not start for {attribute}")
-        time.sleep(0.05)
-    try:
-        yield url, psutil.Process(process.pid)
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def requests_per_second(url: str, duration: int) -> float:
-    output = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{duration}s", url + "/"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None or "Non-2xx" in output or "Socket errors" in output:
-        raise RuntimeError(f"wrk failed:\n{output}")
-    return float(match.group(1))
 
 
 def peak_rss_growth(process: psutil.Process, transfer: Any) -> float:
@@ -170,9 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     }
     for _ in range(args.rounds):
         for label, attribute in VARIANTS.items():
-            with server(attribute) as (url, process):
+            target = f"benchmarks.wsgi_e2e:{attribute}"
+            with uvicorn_process(target, "--lifespan", "off") as (url, popen):
+                process = psutil.Process(popen.pid)
                 httpx.get(url + "/")  # warm up
-                results[label]["rps"].append(requests_per_second(url, args.duration))
+                results[label]["rps"].append(wrk(url + "/", seconds=args.duration))
                 results[label]["down"].append(peak_rss_growth(process, lambda: download(url)))
                 results[label]["up"].append(peak_rss_growth(process, lambda: upload(url)))
     baseline = statistics.median(results["a2wsgi 1.10"]["rps"])
