@@ -258,7 +258,7 @@ def _import_zstd() -> Any:
         if sys.version_info >= (3, 14):
             from compression import zstd  # type: ignore[import-not-found,unused-ignore]
         else:
-            from backports import zstd
+            import backports.zstd as zstd
     except ImportError as error:
         raise ImportError(
             "zstd needs the 'backports.zstd' package before Python 3.14: "
@@ -298,7 +298,8 @@ class _ZstdDecoder:
 
     @property
     def needs_input(self) -> bool:
-        return bool(self._zstd.needs_input) and not self._pending
+        # After a frame ends, needs_input stays as it was on the last call.
+        return bool(self._zstd.eof or self._zstd.needs_input) and not self._pending
 
     @property
     def finished(self) -> bool:
