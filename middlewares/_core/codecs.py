@@ -197,30 +197,35 @@ class _BrotliEncoder:
 
 
 class _BrotliDecoder:
-    __slots__ = ("_brotli", "_draining")
+    __slots__ = ("_brotli", "_draining", "_excess")
 
     def __init__(self, brotli: Any) -> None:
         self._brotli = brotli.Decompressor()
         self._draining = False
+        self._excess = b""
 
     @property
     def needs_input(self) -> bool:
-        return not self._draining
+        return not self._draining and not self._excess
 
     @property
     def finished(self) -> bool:
-        return bool(self._brotli.is_finished()) and not self._draining
+        return bool(self._brotli.is_finished()) and self.needs_input
 
     def decode(self, data: bytes, max_length: int) -> bytes:
         if data and self._brotli.is_finished():
             raise DecodeError("invalid br data: bytes after the end of the stream")
+        if self._excess and not data:
+            out, self._excess = self._excess[:max_length], self._excess[max_length:]
+            return out
         try:
-            out: bytes = self._brotli.process(data, output_buffer_limit=max(max_length, 1))
+            out = self._excess + self._brotli.process(data, output_buffer_limit=max(max_length, 1))
         except Exception as error:  # brotli.error is not exported under a stable name
             raise DecodeError(f"invalid br data: {error}") from error
-        # A full output buffer may leave more output inside; it is drained with empty input
-        # (brotli rounds the limit up to its own buffer size, so compare with >=).
+        # A full output buffer may leave more output inside; it is drained with empty input.
         self._draining = len(out) >= max_length and not self._brotli.is_finished()
+        # brotli grows its buffer in 32 KiB steps past the limit: keep the overshoot for later.
+        out, self._excess = out[:max_length], out[max_length:]
         return out
 
 
