@@ -37,8 +37,6 @@ COOKIE_LIMIT = 4096
 DEFAULT_LIFETIME = 14 * 24 * 3600
 _EMPTY = b"{}"
 _OWS = b" \t"
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _make_json_encoder() -> Callable[[Any], str]:
@@ -329,24 +327,6 @@ def find_cookie(headers: Iterable[Sequence[bytes]], name: bytes) -> bytes | None
     return None
 
 
-def add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
-    """Add ``Cookie`` to the response's ``Vary`` (RFC 9110 §12.5.5), merging with the app's."""
-    for key, _ in headers:
-        if key.lower() == b"vary":
-            merge_vary(headers, b"Cookie")
-            return
-    headers.append((b"vary", b"Cookie"))
-
-
-def http_date(timestamp: int) -> str:
-    """Format Unix time as an IMF-fixdate (RFC 9110 §5.6.7), as ``Expires`` needs."""
-    t = time.gmtime(timestamp)
-    return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-    )
-
-
 def _load_data(data: bytes) -> dict[str, Any] | None:
     try:
         text = data.decode("utf-8")
@@ -407,18 +387,16 @@ class SessionMiddleware:
     __slots__ = (
         "_absolute",
         "_clock",
+        "_cookie",
         "_delete",
         "_idle",
         "_lifetime",
         "_max_age",
-        "_max_age_attribute",
         "_name",
         "_new_id",
-        "_prefix",
         "_ring",
         "_rolling",
         "_store",
-        "_suffix",
         "app",
     )
 
@@ -475,9 +453,7 @@ class SessionMiddleware:
             )
         self.app = app
         self._name = session_cookie.encode("ascii")
-        self._prefix = self._name + b"="
-        self._suffix = cookie.header("x")[len(self._prefix) + 1 :]  # "; Path=/; HttpOnly..."
-        self._max_age_attribute = b"; Max-Age=%d; Expires=" % (max_age or 0)
+        self._cookie = cookie
         self._delete = cookie.delete_header()
         self._max_age = max_age
         self._lifetime = max_age if max_age is not None else DEFAULT_LIFETIME
@@ -633,7 +609,7 @@ class SessionMiddleware:
             return message
         headers = list(message.get("headers", ()))
         if vary:
-            add_vary_cookie(headers)
+            merge_vary(headers, b"Cookie")
         if set_cookie is not None:
             headers.append((b"set-cookie", set_cookie))
         return {**message, "headers": headers}
@@ -676,7 +652,7 @@ class SessionMiddleware:
         created: int,
         now: int,
     ) -> bytes:
-        header = self._set_cookie(value, now)
+        header = self._cookie.header(value, max_age=self._max_age, now=now)
         if len(header) > COOKIE_LIMIT:
             raise SessionCookieTooLarge(
                 f"the {self._name.decode()!r} session cookie would be {len(header)} bytes, over "
@@ -685,14 +661,6 @@ class SessionMiddleware:
             )
         self._reset(session, session_id, content, created, now, loaded=True)
         return header
-
-    def _set_cookie(self, value: bytes, now: int) -> bytes:
-        # CookieOptions.header's format, from parts it validated and rendered in __init__. The
-        # value needs no check: base64url, digits and "." are all RFC 6265 cookie-octets.
-        if self._max_age is None:
-            return self._prefix + value + self._suffix
-        expires = http_date(now + self._max_age).encode("ascii")
-        return self._prefix + value + self._max_age_attribute + expires + self._suffix
 
     async def _store_write(
         self, store: SessionStore, session: Session, content: bytes, created: int, now: int

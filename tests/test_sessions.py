@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from middlewares._core.cookies import CookieOptions, parse_cookie
+from middlewares._core.cookies import parse_cookie
 from middlewares._core.signing import KeyRing, b64decode
 from middlewares._core.signing import b64encode as b64url
 from middlewares.sessions import (
@@ -486,14 +486,6 @@ def test_find_cookie_agrees_with_parse_cookie_on_any_bytes(fields: list[bytes]) 
     expected = parse_cookie(fields).get("session")
     found = find_cookie([(b"cookie", field) for field in fields], b"session")
     assert (None if found is None else found.decode("latin-1")) == expected
-
-
-def test_set_cookie_matches_what_cookie_options_builds() -> None:
-    middleware = SessionMiddleware(app_doing(), secret_key="s", domain="example.com")
-    options = CookieOptions("session", domain="example.com")
-    for now in (0, START, 4_102_444_800):
-        expected = options.header("v.1", max_age=14 * 24 * 3600, now=now)
-        assert middleware._set_cookie(b"v.1", now) == expected
 
 
 async def test_cookie_sessions_have_no_id() -> None:

@@ -3,9 +3,9 @@ cookie-prefix, SameSite and Partitioned rules of RFC 6265bis and CHIPS, checked 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
-from email.utils import formatdate
 from typing import Literal
 
 from .headers import is_token
@@ -13,9 +13,9 @@ from .headers import is_token
 SameSite = Literal["lax", "strict", "none"]
 
 # RFC 6265 §4.1.1: cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E
-_COOKIE_OCTETS = frozenset(
-    [0x21, *range(0x23, 0x2C), *range(0x2D, 0x3B), *range(0x3C, 0x5C), *range(0x5D, 0x7F)]
-)
+_COOKIE_VALUE = re.compile(rb"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # RFC 6265 §4.1.1: av-octet = any CHAR except CTLs or ";"
 _ATTRIBUTE_OCTETS = frozenset(range(0x20, 0x7F)) - {ord(";")}
 
@@ -42,9 +42,22 @@ def parse_cookie(values: Iterable[bytes]) -> dict[str, str]:
     return cookies
 
 
-def is_cookie_value(value: str) -> bool:
+def is_cookie_value(value: str | bytes) -> bool:
     """Return whether ``value`` may be sent unquoted as a cookie value (RFC 6265 §4.1.1)."""
-    return value.isascii() and all(ord(c) in _COOKIE_OCTETS for c in value)
+    if isinstance(value, str):
+        if not value.isascii():
+            return False
+        value = value.encode("ascii")
+    return _COOKIE_VALUE.fullmatch(value) is not None
+
+
+def http_date(timestamp: float) -> bytes:
+    """Format Unix time as an IMF-fixdate (RFC 9110 §5.6.7), as ``Expires`` needs."""
+    t = time.gmtime(timestamp)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    ).encode("ascii")
 
 
 class CookieOptions:
@@ -64,7 +77,7 @@ class CookieOptions:
         ValueError: an attribute the browsers would reject or silently ignore, naming the rule.
     """
 
-    __slots__ = ("_delete", "_suffix", "domain", "name", "path", "secure")
+    __slots__ = ("_delete", "_prefix", "_suffix", "domain", "name", "path", "secure")
 
     def __init__(
         self,
@@ -119,26 +132,38 @@ class CookieOptions:
             attributes.append(f"SameSite={same_site.capitalize()}")
         if partitioned:
             attributes.append("Partitioned")
-        self._suffix = "; " + "; ".join(attributes)
+        # Everything but the value and the expiry is rendered once, here.
+        self._prefix = f"{name}=".encode("ascii")
+        self._suffix = ("; " + "; ".join(attributes)).encode("ascii")
         self._delete = (
-            f'{name}=""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0{self._suffix}'
-        ).encode("latin-1")
+            self._prefix + b'""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0' + self._suffix
+        )
 
-    def header(self, value: str, *, max_age: int | None = None, now: float | None = None) -> bytes:
+    def header(
+        self, value: str | bytes, *, max_age: int | None = None, now: float | None = None
+    ) -> bytes:
         """Build a ``Set-Cookie`` value for ``value``.
 
         ``max_age`` in seconds sends both ``Max-Age`` and ``Expires`` (for old clients); None makes
         a browser-session cookie. ``now`` is the Unix time ``Expires`` counts from.
+
+        Raises:
+            ValueError: ``value`` has characters outside RFC 6265 cookie-octets.
         """
-        if not is_cookie_value(value):
+        raw = value.encode("latin-1", "replace") if isinstance(value, str) else value
+        if (isinstance(value, str) and not value.isascii()) or not _COOKIE_VALUE.fullmatch(raw):
             raise ValueError(
                 f"cookie value has characters outside RFC 6265 cookie-octets: {value!r}"
             )
         if max_age is None:
-            return f"{self.name}={value}{self._suffix}".encode("latin-1")
-        expires = formatdate((time.time() if now is None else now) + max_age, usegmt=True)
-        return f"{self.name}={value}; Max-Age={max_age}; Expires={expires}{self._suffix}".encode(
-            "latin-1"
+            return self._prefix + raw + self._suffix
+        expires = http_date((time.time() if now is None else now) + max_age)
+        return b"%s%s; Max-Age=%d; Expires=%s%s" % (
+            self._prefix,
+            raw,
+            max_age,
+            expires,
+            self._suffix,
         )
 
     def delete_header(self) -> bytes:

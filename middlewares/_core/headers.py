@@ -129,9 +129,13 @@ def merge_vary(headers: RawHeaders, *names: bytes) -> None:
     first spelling of each member is kept, and ``*`` (RFC 9110 §12.5.5: varies on everything)
     absorbs everything else. Never overwrites what an inner layer declared.
     """
+    fields = [value for key, value in headers if key == b"vary" or key.lower() == b"vary"]
+    if not fields and len(names) == 1:
+        headers.append((b"vary", names[0]))  # the common case: nothing to merge with
+        return
     members: list[bytes] = []
     seen: set[bytes] = set()
-    for member in [*get_list(headers, b"vary"), *names]:
+    for member in [*(m for field in fields for m in split_list(field)), *names]:
         folded = member.lower()
         if folded not in seen:
             seen.add(folded)

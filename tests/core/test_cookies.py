@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from email.utils import formatdate
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from middlewares._core.cookies import CookieOptions, is_cookie_value, parse_cookie
+from middlewares._core.cookies import CookieOptions, http_date, is_cookie_value, parse_cookie
 
 
 @pytest.mark.parametrize(
@@ -103,3 +105,15 @@ def test_value_outside_cookie_octets_is_refused() -> None:
 def test_configuration_errors_name_the_rule(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         CookieOptions(**kwargs)  # type: ignore[arg-type]
+
+
+@given(st.integers(min_value=0, max_value=253402300799))
+def test_http_date_is_an_imf_fixdate(timestamp: int) -> None:
+    assert http_date(timestamp) == formatdate(timestamp, usegmt=True).encode("ascii")
+
+
+def test_bytes_values_are_checked_too() -> None:
+    assert CookieOptions("s").header(b"v.1") == b"s=v.1; Path=/; HttpOnly; SameSite=Lax"
+    assert is_cookie_value(b"abc")
+    with pytest.raises(ValueError, match="cookie-octets"):
+        CookieOptions("s").header(b"a;b")
