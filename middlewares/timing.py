@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Literal, NamedTuple
 
 from ._core.headers import get_header, merge_vary
-from ._core.paths import PathMatcher, PathPattern
+from ._core.paths import PathMatcher, PathPattern, route_path
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
@@ -102,10 +102,7 @@ class RequestTiming(NamedTuple):
     @property
     def path(self) -> str:
         """The request path relative to the ``root_path`` the app is mounted at."""
-        root, path = self.root_path, self.raw_path
-        if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
-            return path[len(root) :] or "/"
-        return path
+        return route_path({"path": self.raw_path, "root_path": self.root_path})
 
     @property
     def template(self) -> str | None:
