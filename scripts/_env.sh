@@ -19,8 +19,10 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
     echo "==> installing middlewares with its dev and redis extras"
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[dev,redis]'
+    # pip warns about every package missing from this machine's local mirrors: not our news.
+    quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+    quiet_pip --upgrade pip
+    quiet_pip -e '.[dev,redis]'
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

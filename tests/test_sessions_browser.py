@@ -3,11 +3,10 @@ counter that survives reloads, a logout that really logs out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -16,27 +15,7 @@ from starlette.routing import Route
 from middlewares.sessions import SessionMiddleware
 from middlewares.stores import MemoryStore
 
-from .servers import CHROMIUM, CHROMIUM_ARGS
-
 LiveServer = Callable[..., AbstractContextManager[str]]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """The shared Chromium, but stopped at the end of this module.
-
-    Playwright's sync API keeps an event loop running in the main thread while it is open;
-    a session-wide browser makes every later async test fail with "Cannot run the event loop
-    while another loop is running".
-    """
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield instance
-        instance.close()
 
 
 def counter_site(**options: Any) -> SessionMiddleware:
