@@ -235,3 +235,34 @@ class PassThrough:
             await send(message)
 
         await self.app(scope, receive, send_through)
+
+
+def plot_rows(rows: Sequence[Row], path: str) -> None:
+    """Draw one horizontal bar chart per group (µs/request, shorter is faster) into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(row.group for row in rows))
+    heights = [len([r for r in rows if r.group == g]) for g in groups]
+    figure, axes = plt.subplots(
+        len(groups),
+        1,
+        figsize=(9, 0.32 * sum(heights) + 1.2 * len(groups)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    for axis, group in zip(axes[:, 0], groups, strict=True):
+        selected = [r for r in rows if r.group == group][::-1]
+        labels = [f"{r.case} · {r.variant}" for r in selected]
+        colours = [
+            "#2b6cb0" if r.variant.startswith("middlewares") else "#a0aec0" for r in selected
+        ]
+        axis.barh(labels, [r.us_per_request for r in selected], color=colours)
+        axis.set_title(group, loc="left", fontsize=10, fontweight="bold")
+        axis.tick_params(labelsize=8)
+        axis.set_xlabel("µs/request (shorter is faster)", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
