@@ -16,6 +16,7 @@ import argparse
 import pathlib
 import shutil
 import sys
+import urllib.request
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
@@ -23,12 +24,24 @@ if __package__ in (None, ""):
 from benchmarks.serve import uvicorn_process, wrk
 
 
-def measure(app: str, *, path: str, headers: list[str], seconds: int, connections: int) -> float:
-    """Serve ``benchmarks.e2e_apps:<app>`` and return wrk's requests/s after a warm-up."""
+def sample(url: str, headers: list[str]) -> tuple[str, int]:
+    """One request as wrk sends it: the response's Content-Encoding and body size on the wire."""
+    request = urllib.request.Request(url, headers=dict(h.split(":", 1) for h in headers))
+    with urllib.request.urlopen(request) as response:
+        return response.headers.get("content-encoding", "identity").strip(), len(response.read())
+
+
+def measure(
+    app: str, *, path: str, headers: list[str], seconds: int, connections: int
+) -> tuple[float, str, int]:
+    """Serve ``benchmarks.e2e_apps:<app>``; return wrk's requests/s after a warm-up, with the
+    encoding and size of the response, so that stacks doing different work are not compared."""
     target = f"benchmarks.e2e_apps:{app}"
     with uvicorn_process(target, "--http", "httptools", "--lifespan", "off") as (url, _):
+        encoding, size = sample(url + path, headers)
         wrk(url + path, seconds=1, connections=connections, headers=headers)
-        return wrk(url + path, seconds=seconds, connections=connections, headers=headers)
+        rate = wrk(url + path, seconds=seconds, connections=connections, headers=headers)
+        return rate, encoding, size
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,13 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         for app in args.apps
     }
-    first = next(iter(results.values()))
+    first = next(iter(results.values()))[0]
     print(f"GET {args.path} {' '.join(args.header)}".rstrip())
     print()
-    print("| app | requests/s | ratio |")
-    print("|---|---:|---:|")
-    for app, rate in results.items():
-        print(f"| {app} | {rate:,.0f} | {rate / first:.2f}x |")
+    print("| app | requests/s | ratio | encoding | bytes |")
+    print("|---|---:|---:|---|---:|")
+    for app, (rate, encoding, size) in results.items():
+        print(f"| {app} | {rate:,.0f} | {rate / first:.2f}x | {encoding} | {size} |")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,48 @@ async def bare(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 pass_through: ASGIApp = PassThrough(bare)
+
+
+class _NoStatsd:
+    """timing-asgi reports to a statsd-style client; this one drops the numbers."""
+
+    def timing(self, metric_name: str, timing: float, tags: list[str]) -> None:
+        return None
+
+
+async def _reads_session(scope: Scope, receive: Receive, send: Send) -> None:
+    """The bare endpoints, after reading the session as a logged-in page would."""
+    if scope["type"] == "http":
+        scope["session"].get("user")
+    await bare(scope, receive, send)
+
+
+def _ours() -> ASGIApp:
+    from middlewares import CORSMiddleware, Layer, SessionMiddleware, TimingMiddleware, compose
+    from middlewares.compression import CompressionMiddleware
+
+    return compose(
+        _reads_session,
+        Layer(TimingMiddleware),
+        Layer(CORSMiddleware, allow_origins=["https://app.example.com"]),
+        Layer(CompressionMiddleware, gzip_level=6),
+        Layer(SessionMiddleware, secret_key="benchmark"),
+    )
+
+
+def _peers() -> ASGIApp:
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette_compress import CompressMiddleware
+    from timing_asgi import TimingMiddleware
+
+    app: ASGIApp = SessionMiddleware(_reads_session, secret_key="benchmark")
+    app = CompressMiddleware(app, gzip_level=6)
+    app = CORSMiddleware(app, allow_origins=["https://app.example.com"])
+    return TimingMiddleware(app, client=_NoStatsd())  # type: ignore[no-any-return]
+
+
+#: CORS + compression + sessions + timing from this library, outermost first.
+ours_stack = _ours()
+#: The same stack from Starlette 1.10 (CORS, sessions), starlette-compress and timing-asgi.
+peers_stack = _peers()
