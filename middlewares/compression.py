@@ -169,6 +169,7 @@ _STREAM = 2
 def response_plan(
     status: int,
     headers: Iterable[tuple[bytes, bytes]],
+    minimum_size: int,
     excluded: _TypeMatcher,
     streaming: _TypeMatcher,
 ) -> tuple[int, int | None]:
@@ -178,21 +179,20 @@ def response_plan(
     or ``_STREAM`` (a streaming media type: flush every message). Skipped: no content (204,
     205, 304, 1xx), partial content (206 or ``Content-Range``: RFC 9110 §14.4 ranges address
     the encoded representation), an existing non-identity ``Content-Encoding`` (never encode
-    twice), ``Cache-Control: no-transform`` (RFC 9111 §5.2.2.6) and excluded media types.
+    twice), ``Cache-Control: no-transform`` (RFC 9111 §5.2.2.6), excluded media types, and a
+    ``Content-Length`` below ``minimum_size`` (never encoded whatever the client accepts, so
+    not even ``Vary`` is needed).
     """
     if status < 200 or status in _NO_CONTENT or status == 206:
         return _SKIP, None
-    plan = _ENCODE
     length: int | None = None
+    content_type: bytes | None = None
     for key, value in headers:
         name = key.lower()
-        if name == b"content-type":
-            if value in excluded:
-                return _SKIP, None
-            if value in streaming:
-                plan = _STREAM
-        elif name == b"content-length":
+        if name == b"content-length":
             length = int(value) if value.isdigit() else None
+        elif name == b"content-type":
+            content_type = value
         elif name == b"content-encoding":
             if any(coding.lower() != b"identity" for coding in split_list(value)):
                 return _SKIP, None
@@ -201,7 +201,13 @@ def response_plan(
             and any(directive.lower() == _NO_TRANSFORM for directive in split_list(value))
         ):
             return _SKIP, None
-    return plan, length
+    if length is not None and length < minimum_size:
+        return _SKIP, length
+    if content_type is None:
+        return _ENCODE, length
+    if content_type in excluded:
+        return _SKIP, None
+    return (_STREAM if content_type in streaming else _ENCODE), length
 
 
 def with_vary(headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
@@ -369,7 +375,8 @@ class CompressionMiddleware:
         self._preference = tuple(codecs)
         self._excluded = _TypeMatcher("exclude_content_types", exclude_content_types)
         self._streaming = _TypeMatcher("streaming_content_types", streaming_content_types)
-        self._exclude_paths = PathMatcher(exclude_paths)
+        matcher = PathMatcher(exclude_paths)
+        self._exclude_paths = matcher if matcher else None
         self._limiter = thread_limiter
 
     async def _run(self, function: Callable[[bytes], bytes], data: bytes) -> bytes:
@@ -380,64 +387,53 @@ class CompressionMiddleware:
         return function(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self._exclude_paths and self._exclude_paths.matches(scope)):
+        if scope["type"] != "http" or (
+            self._exclude_paths is not None and self._exclude_paths.matches(scope)
+        ):
             await self.app(scope, receive, send)
             return
-        fields = tuple(v for k, v in scope["headers"] if k == b"accept-encoding")
-        chosen = negotiate(fields, self._preference) if fields else None
-        codec = None if chosen is None else self._codecs[chosen]
-        if codec is not None:
-            # A file sent by zero-copy would bypass the encoder after Content-Encoding was set.
-            scope = _hide_zerocopysend(scope)
+        fields = [v for k, v in scope["headers"] if k == b"accept-encoding"]
+        codec = None
+        if fields:
+            chosen = negotiate(tuple(fields), self._preference)
+            if chosen is not None:
+                codec = self._codecs[chosen]
+                # A file sent by zero-copy would bypass the encoder once Content-Encoding is set.
+                scope = _hide_zerocopysend(scope)
         await self.app(scope, receive, self._encoding_send(send, codec, scope["method"] == "HEAD"))
 
     def _encoding_send(self, send: Send, codec: Codec | None, head: bool) -> Send:
-        minimum_size = self._minimum_size
-        excluded = self._excluded
-        streaming = self._streaming
-        run = self._run
         start: Message | None = None  # the held http.response.start
         forwarding = False  # the response goes out as the app sends it
         buffered: list[bytes] = []
-        buffered_size = 0
         length: int | None = None
         encoder: Encoder | None = None
-        name = b"" if codec is None else codec.name
-
-        async def send_identity_start(held: Message) -> None:
-            nonlocal start, forwarding
-            start, forwarding = None, True
-            await send({**held, "headers": with_vary(held.get("headers", ()))})
-
-        async def send_encoded_start(held: Message, size: int | None) -> None:
-            nonlocal start
-            start = None
-            await send({**held, "headers": encoded_headers(held.get("headers", ()), name, size)})
 
         async def send_with_compression(message: Message) -> None:
-            nonlocal start, forwarding, buffered_size, length, encoder
-            kind = message["type"]
+            nonlocal start, forwarding, length, encoder
             if forwarding:
                 await send(message)
                 return
+            kind = message["type"]
             if kind == "http.response.start":
                 plan, length = response_plan(
-                    message["status"], message.get("headers", ()), excluded, streaming
+                    message["status"],
+                    message.get("headers", ()),
+                    self._minimum_size,
+                    self._excluded,
+                    self._streaming,
                 )
-                if plan == _SKIP:
+                if plan == _SKIP or codec is None:
                     forwarding = True
-                    await send(message)
-                    return
-                if codec is None or (length is not None and length < minimum_size):
-                    await send_identity_start(message)
+                    await send(message if plan == _SKIP else _identity_start(message))
                 elif head:
                     # RFC 9110 §9.3.2: HEAD gets the header fields GET would; GET's encoded
                     # length is unknown without the body, so Content-Length goes.
                     forwarding = True
-                    await send_encoded_start(message, None)
+                    await send(_encoded_start(message, codec.name, None))
                 elif plan == _STREAM:
                     encoder = codec.encoder()
-                    await send_encoded_start(message, None)
+                    await send(_encoded_start(message, codec.name, None))
                 else:
                     start = message
                 return
@@ -445,10 +441,10 @@ class CompressionMiddleware:
                 if start is not None:
                     # pathsend, or a message this middleware does not know: the body is not
                     # ours to encode; whatever was held goes out first, unencoded.
-                    await send_identity_start(start)
+                    held, start, forwarding = start, None, True
+                    await send(_identity_start(held))
                     if buffered:
                         chunk = b"".join(buffered)
-                        buffered.clear()
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send(message)
                 return
@@ -457,12 +453,11 @@ class CompressionMiddleware:
             if encoder is not None:
                 if more_body:
                     if body:
-                        chunk = await run(encoder.compress, body)
+                        chunk = await self._run(encoder.compress, body)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     return
-                chunk = await run(encoder.finish, body)
-                encoder = None
-                forwarding = True
+                chunk = await self._run(encoder.finish, body)
+                encoder, forwarding = None, True
                 await send({"type": "http.response.body", "body": chunk, "more_body": False})
                 return
             if start is None or codec is None:
@@ -471,28 +466,38 @@ class CompressionMiddleware:
                 buffered.append(body)
                 body = b"".join(buffered)
                 buffered.clear()
+            minimum_size = self._minimum_size
             if more_body:
                 if len(body) < minimum_size:
                     # A bounded look-ahead: hold at most minimum_size bytes before deciding.
                     buffered.append(body)
                     return
                 encoder = codec.encoder(length)
-                chunk = await run(encoder.compress, body)
-                await send_encoded_start(start, None)
+                chunk = await self._run(encoder.compress, body)
+                held, start = start, None
+                await send(_encoded_start(held, codec.name, None))
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 return
+            held, start, forwarding = start, None, True
             if len(body) >= minimum_size:
-                compressed = await run(codec.compress, body)
+                compressed = await self._run(codec.compress, body)
                 if len(compressed) < len(body):
-                    trailers = start.get("trailers", False)
-                    await send_encoded_start(start, None if trailers else len(compressed))
-                    forwarding = True
+                    size = None if held.get("trailers", False) else len(compressed)
+                    await send(_encoded_start(held, codec.name, size))
                     await send({"type": "http.response.body", "body": compressed})
                     return
-            await send_identity_start(start)
+            await send(_identity_start(held))
             await send({"type": "http.response.body", "body": body})
 
         return send_with_compression
+
+
+def _identity_start(start: Message) -> Message:
+    return {**start, "headers": with_vary(start.get("headers", ()))}
+
+
+def _encoded_start(start: Message, coding: bytes, size: int | None) -> Message:
+    return {**start, "headers": encoded_headers(start.get("headers", ()), coding, size)}
 
 
 class GZipMiddleware(CompressionMiddleware):

@@ -219,9 +219,10 @@ class _BrotliDecoder:
             out, self._excess = self._excess[:max_length], self._excess[max_length:]
             return out
         try:
-            out = self._excess + self._brotli.process(data, output_buffer_limit=max(max_length, 1))
+            produced: bytes = self._brotli.process(data, output_buffer_limit=max(max_length, 1))
         except Exception as error:  # brotli.error is not exported under a stable name
             raise DecodeError(f"invalid br data: {error}") from error
+        out = self._excess + produced
         # A full output buffer may leave more output inside; it is drained with empty input.
         self._draining = len(out) >= max_length and not self._brotli.is_finished()
         # brotli grows its buffer in 32 KiB steps past the limit: keep the overshoot for later.
