@@ -42,7 +42,8 @@ def json_body(size: int, seed: int = 7) -> bytes:
     rng = random.Random(seed)
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
     records = []
-    while sum(len(json.dumps(r)) for r in records) < size:
+    total = 0
+    while total < size:
         records.append(
             {
                 "id": rng.randrange(10**9),
@@ -53,6 +54,7 @@ def json_body(size: int, seed: int = 7) -> bytes:
                 "tags": rng.sample(words, 2),
             }
         )
+        total += len(json.dumps(records[-1])) + 2
     text = json.dumps(records).encode()
     return text[:size]
 

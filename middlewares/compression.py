@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from ._core.codecs import CODINGS, Codec, DecodeError, Decoder, Encoder, make_codec
+from ._core.codecs import (
+    CODINGS,
+    Codec,
+    DecodeError,
+    Decoder,
+    Encoder,
+    encode_in_slices,
+    make_codec,
+)
 from ._core.headers import get_list, merge_vary, parse_weighted, split_list
 from ._core.paths import PathMatcher, PathPattern
 from ._core.respond import send_response
@@ -228,17 +236,23 @@ def encoded_headers(
     ``Vary``.
     """
     raw: RawHeaders = []
+    vary = False
     for key, value in headers:
         name = key.lower()
         if name in (b"content-length", b"content-encoding"):
             continue
         if name == b"etag" and value.startswith(b'"'):
             value = b"W/" + value
+        elif name == b"vary":
+            vary = True
         raw.append((key, value))
     raw.append((b"content-encoding", coding))
     if length is not None:
         raw.append((b"content-length", str(length).encode("ascii")))
-    merge_vary(raw, _VARY_ACCEPT_ENCODING)
+    if vary:
+        merge_vary(raw, _VARY_ACCEPT_ENCODING)
+    else:
+        raw.append((b"vary", _VARY_ACCEPT_ENCODING))
     return raw
 
 
@@ -379,12 +393,19 @@ class CompressionMiddleware:
         self._exclude_paths = matcher if matcher else None
         self._limiter = thread_limiter
 
-    async def _run(self, function: Callable[[bytes], bytes], data: bytes) -> bytes:
+    async def _encode(self, encoder: Encoder, data: bytes, final: bool) -> bytes:
         # Compressing a big chunk inline would stall every other request on this loop.
         if len(data) >= self._thread_minimum_size:
-            limiter = self._limiter or _shared_limiter()
-            return await anyio.to_thread.run_sync(function, data, limiter=limiter)
-        return function(data)
+            return await anyio.to_thread.run_sync(
+                functools.partial(encode_in_slices, encoder, data, final=final),
+                limiter=self._limiter or _shared_limiter(),
+            )
+        return encoder.finish(data) if final else encoder.compress(data)
+
+    async def _compress(self, codec: Codec, body: bytes) -> bytes:
+        if len(body) >= self._thread_minimum_size:
+            return await self._encode(codec.encoder(len(body)), body, True)
+        return codec.compress(body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (
@@ -453,10 +474,10 @@ class CompressionMiddleware:
             if encoder is not None:
                 if more_body:
                     if body:
-                        chunk = await self._run(encoder.compress, body)
+                        chunk = await self._encode(encoder, body, False)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     return
-                chunk = await self._run(encoder.finish, body)
+                chunk = await self._encode(encoder, body, True)
                 encoder, forwarding = None, True
                 await send({"type": "http.response.body", "body": chunk, "more_body": False})
                 return
@@ -473,14 +494,14 @@ class CompressionMiddleware:
                     buffered.append(body)
                     return
                 encoder = codec.encoder(length)
-                chunk = await self._run(encoder.compress, body)
+                chunk = await self._encode(encoder, body, False)
                 held, start = start, None
                 await send(_encoded_start(held, codec.name, None))
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 return
             held, start, forwarding = start, None, True
             if len(body) >= minimum_size:
-                compressed = await self._run(codec.compress, body)
+                compressed = await self._compress(codec, body)
                 if len(compressed) < len(body):
                     size = None if held.get("trailers", False) else len(compressed)
                     await send(_encoded_start(held, codec.name, size))

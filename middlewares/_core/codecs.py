@@ -17,6 +17,7 @@ __all__ = [
     "Encoder",
     "GzipCodec",
     "ZstdCodec",
+    "encode_in_slices",
     "make_codec",
 ]
 
@@ -39,6 +40,10 @@ class DecodeError(ValueError):
 
 class Encoder(Protocol):
     """One response body being encoded; used by one request at a time, from any thread."""
+
+    def feed(self, data: bytes) -> bytes:
+        """Encode ``data`` without flushing; the output may lag behind the input."""
+        ...
 
     def compress(self, data: bytes) -> bytes:
         """Encode ``data`` and flush, so that everything given so far decodes at the client."""
@@ -100,6 +105,9 @@ class _GzipEncoder:
 
     def __init__(self, level: int) -> None:
         self._zlib = zlib.compressobj(level, zlib.DEFLATED, _GZIP_WBITS)
+
+    def feed(self, data: bytes) -> bytes:
+        return self._zlib.compress(data)
 
     def compress(self, data: bytes) -> bytes:
         # Z_SYNC_FLUSH ends the deflate block on a byte boundary without ending the member, so
@@ -185,6 +193,10 @@ class _BrotliEncoder:
 
     def __init__(self, brotli: Any, quality: int, mode: int) -> None:
         self._brotli = brotli.Compressor(mode=mode, quality=quality)
+
+    def feed(self, data: bytes) -> bytes:
+        out: bytes = self._brotli.process(data)
+        return out
 
     def compress(self, data: bytes) -> bytes:
         # RFC 7932 §9.2: flush emits an empty metadata block that byte-aligns the stream.
@@ -285,6 +297,10 @@ class _ZstdEncoder:
         self._flush = zstd.ZstdCompressor.FLUSH_BLOCK
         self._frame = zstd.ZstdCompressor.FLUSH_FRAME
 
+    def feed(self, data: bytes) -> bytes:
+        out: bytes = self._zstd.compress(data, self._continue)
+        return out
+
     def compress(self, data: bytes) -> bytes:
         out: bytes = self._zstd.compress(data, self._flush)
         return out
@@ -351,10 +367,8 @@ class ZstdCodec:
             self._options[params.window_log] = ZSTD_WINDOW_LOG_MAX
 
     def compress(self, body: bytes) -> bytes:
-        # One FLUSH_FRAME call on a fresh compressor records the content size by itself.
-        out: bytes = self._zstd.ZstdCompressor(options=self._options).compress(
-            body, self._zstd.ZstdCompressor.FLUSH_FRAME
-        )
+        # One call on a fresh compressor records the content size in the frame by itself.
+        out: bytes = self._zstd.compress(body, options=self._options)
         return out
 
     def encoder(self, size: int | None = None) -> Encoder:
@@ -388,3 +402,19 @@ def make_codec(coding: str, level: int, *, argument: str) -> Codec:
     if coding == "br":
         return BrotliCodec(level)
     return ZstdCodec(level)
+
+
+def encode_in_slices(
+    encoder: Encoder, data: bytes, *, final: bool, size: int = 128 * 1024
+) -> bytes:
+    """Encode ``data`` in slices of ``size`` bytes, then flush (or finish when ``final``).
+
+    Meant for worker threads: a codec that holds the GIL while it works (CPython's zstd does)
+    lets the event loop's thread run between slices, so the loop stalls one slice at most.
+    """
+    # Every compressor here takes any buffer; a memoryview slice copies nothing.
+    view: Any = memoryview(data)
+    parts = [encoder.feed(view[i : i + size]) for i in range(0, len(data) - size, size)]
+    last = view[len(parts) * size :]
+    parts.append(encoder.finish(last) if final else encoder.compress(last))
+    return b"".join(parts)
