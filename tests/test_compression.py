@@ -191,6 +191,8 @@ async def test_small_body_is_identity_and_not_buffered_by_content_length() -> No
     assert recorded.header("content-encoding") is None
     assert recorded.body == b"ok"
     assert recorded.header("content-length") == "2"
+    # Never encoded whatever the client asks, so caches need not vary on Accept-Encoding.
+    assert recorded.header("vary") is None
 
 
 async def test_small_body_without_content_length_is_identity() -> None:

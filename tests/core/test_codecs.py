@@ -20,6 +20,7 @@ from middlewares._core.codecs import (
     Decoder,
     GzipCodec,
     ZstdCodec,
+    encode_in_slices,
     make_codec,
 )
 
@@ -192,3 +193,14 @@ def test_make_codec_builds_each_coding(coding: str, level: int, kind: type) -> N
     codec = make_codec(coding, level, argument="level")
     assert isinstance(codec, kind)
     assert codec.name == coding.encode()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("final", [True, False])
+def test_encoding_in_slices_gives_the_same_stream_content(codec: Codec, final: bool) -> None:
+    body = TEXT * 3  # several slices of 50 kB and a partial one
+    encoder = codec.encoder(len(body) if final else None)
+    stream = encode_in_slices(encoder, body, final=final, size=50_000)
+    if not final:
+        stream += encoder.finish(b"")
+    assert third_party_decode(codec.name, stream) == body
