@@ -10,6 +10,8 @@ import re
 import brotli
 import pytest
 from backports import zstd
+from hypothesis import given
+from hypothesis import strategies as st
 
 from middlewares._types import ASGIApp, Receive, Scope, Send
 from middlewares.compression import (
@@ -17,6 +19,7 @@ from middlewares.compression import (
     CompressionMiddleware,
     GZipMiddleware,
     negotiate,
+    response_plan,
 )
 from middlewares.testing import Recorded, http_scope, run_asgi
 
@@ -365,3 +368,30 @@ def test_a_missing_zstd_module_fails_at_construction(monkeypatch: pytest.MonkeyP
     with pytest.raises(ImportError, match="zstd needs"):
         CompressionMiddleware(respond())
     CompressionMiddleware(respond(), encodings=("br", "gzip"))
+
+
+@given(fields=st.lists(st.binary(max_size=60), max_size=3))
+def test_negotiate_never_raises_and_only_picks_what_is_offered(fields: list[bytes]) -> None:
+    assert negotiate(tuple(fields), PREFERENCE) in (None, *PREFERENCE)
+
+
+@given(
+    status=st.integers(100, 599),
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [b"content-type", b"Content-Length", b"content-encoding", b"cache-control", b"x"]
+            ),
+            st.binary(max_size=30),
+        ),
+        max_size=5,
+    ),
+)
+def test_response_plan_never_raises_on_any_header_bytes(
+    status: int, headers: list[tuple[bytes, bytes]]
+) -> None:
+    middleware = CompressionMiddleware(respond())
+    plan, length = response_plan(status, headers, 500, middleware._excluded, middleware._streaming)
+    assert length is None or length >= 0
+    if status in (204, 206, 304) or status < 200:
+        assert (plan, length) == (0, None)  # left untouched
