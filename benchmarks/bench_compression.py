@@ -20,7 +20,7 @@ from middlewares._types import ASGIApp, Message, Receive, Scope, Send
 from middlewares.compression import CompressionMiddleware, GZipMiddleware
 from middlewares.testing import http_scope
 
-from .harness import Case, PassThrough
+from .harness import Case, PassThrough, respond_with
 
 ACCEPT = http_scope(headers={"accept-encoding": "gzip, deflate, br, zstd"})
 #: CompressionMiddleware's default level per coding; every variant of a case uses the same.
@@ -57,20 +57,6 @@ def json_body(size: int, seed: int = 7) -> bytes:
         total += len(json.dumps(records[-1])) + 2
     text = json.dumps(records).encode()
     return text[:size]
-
-
-def respond_fresh(body: bytes, content_type: bytes) -> ASGIApp:
-    """Like ``harness.respond_with``, but with a new header list per response: Starlette's
-    GZip edits the list it is given, which would leak ``Content-Encoding`` into the next
-    variant's response."""
-    length = str(len(body)).encode()
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-length", length), (b"content-type", content_type)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
-
-    return app
 
 
 def raw_compressor(body: bytes, coding: str, level: int) -> ASGIApp:
@@ -129,7 +115,7 @@ def _peers(app: ASGIApp, coding: str, level: int) -> dict[str, ASGIApp]:
 
 
 def cases() -> list[Case]:
-    tiny = respond_fresh(b"ok", b"text/plain")
+    tiny = respond_with(b"ok", [(b"content-type", b"text/plain")])
     result = [
         Case(
             "compression",
@@ -149,7 +135,7 @@ def cases() -> list[Case]:
     ]
     for size, label in ((16 * 1024, "16 KiB"), (1024 * 1024, "1 MiB")):
         body = json_body(size)
-        app = respond_fresh(body, b"application/json")
+        app = respond_with(body, [(b"content-type", b"application/json")])
         for coding, level in LEVELS.items():
             variants: dict[str, ASGIApp] = {
                 "middlewares": CompressionMiddleware(app, encodings=(coding,), **_level(coding)),

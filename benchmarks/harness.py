@@ -210,7 +210,8 @@ def respond_with(
     parts = [body[i : i + size] for i in range(0, len(body), size)] if size else [b""]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": raw})
+        # A new list per response, as apps build them: some middleware edit it in place.
+        await send({"type": "http.response.start", "status": status, "headers": list(raw)})
         for index, part in enumerate(parts):
             await send(
                 {"type": "http.response.body", "body": part, "more_body": index < len(parts) - 1}
