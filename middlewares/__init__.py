@@ -2,6 +2,7 @@
 
 from .blocking import BlockingDetector
 from .compose import Layer, compose
+from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
 from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
@@ -21,8 +22,11 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockingDetector",
     "CORSMiddleware",
+    "CompressionMiddleware",
+    "GZipMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",
     "RequestTiming",

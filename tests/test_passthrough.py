@@ -16,7 +16,10 @@ pytestmark = pytest.mark.anyio
 WRAPPERS: dict[str, dict[str, Any]] = {
     "BlockingDetector": {"enabled": True},
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
+    "CompressionMiddleware": {},
+    "GZipMiddleware": {},
     "OffloadMiddleware": {},
+    "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "secret"},
     "TimingMiddleware": {},
