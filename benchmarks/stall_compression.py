@@ -21,8 +21,8 @@ from brotli_asgi import BrotliMiddleware
 from starlette.middleware.gzip import GZipMiddleware as StarletteGZip
 from starlette_compress import CompressMiddleware
 
-from benchmarks.bench_compression import json_body, respond_fresh
-from benchmarks.harness import loop_stall
+from benchmarks.bench_compression import json_body
+from benchmarks.harness import loop_stall, respond_with
 from middlewares._types import ASGIApp
 from middlewares.compression import CompressionMiddleware
 from middlewares.testing import http_scope
@@ -43,7 +43,7 @@ def variants(app: ASGIApp, coding: str) -> dict[str, ASGIApp]:
 
 async def measure() -> list[tuple[str, str, float]]:
     body = json_body(10 * 1024 * 1024)
-    app = respond_fresh(body, b"application/json")
+    app = respond_with(body, [(b"content-type", b"application/json")])
     rows = []
     for coding in ("zstd", "br", "gzip"):
         scope = http_scope(headers={"accept-encoding": coding})
