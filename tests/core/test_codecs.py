@@ -204,3 +204,11 @@ def test_encoding_in_slices_gives_the_same_stream_content(codec: Codec, final: b
     if not final:
         stream += encoder.finish(b"")
     assert third_party_decode(codec.name, stream) == body
+
+
+def test_zstd_decoder_at_the_end_of_a_frame_returns_nothing_more() -> None:
+    decoder = make_codec("zstd", 3, argument="zstd_level").decoder()
+    assert decoder.decode(zstd.compress(b"whole body"), 1024) == b"whole body"
+    assert decoder.finished
+    assert decoder.decode(b"", 1024) == b""
+    assert decoder.finished
