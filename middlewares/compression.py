@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -272,6 +272,31 @@ def _check_size(argument: str, value: int) -> int:
     return value
 
 
+def build_codecs(
+    encodings: Sequence[str], levels: Mapping[str, int], arguments: Mapping[str, str]
+) -> dict[bytes, Codec]:
+    """Validate ``encodings`` and build one codec per coding, keyed by its token, in order.
+
+    Raises:
+        TypeError: ``encodings`` is a single string.
+        ValueError: an unknown or repeated coding, or a level out of range.
+    """
+    if isinstance(encodings, (str, bytes)):
+        raise TypeError(
+            f"encodings must be a sequence such as ('zstd', 'br', 'gzip'), got {encodings!r}"
+        )
+    codecs: dict[bytes, Codec] = {}
+    for coding in encodings:
+        if coding not in CODINGS:
+            raise ValueError(f"encodings entries must be one of {CODINGS}, got {coding!r}")
+        if coding.encode("ascii") in codecs:
+            raise ValueError(f"encodings lists {coding!r} twice")
+        codecs[coding.encode("ascii")] = make_codec(
+            coding, levels[coding], argument=arguments[coding]
+        )
+    return codecs
+
+
 class CompressionMiddleware:
     """Encode response bodies with zstd, br or gzip, as the client's ``Accept-Encoding`` allows.
 
@@ -369,19 +394,7 @@ class CompressionMiddleware:
         thread_minimum_size: int,
         thread_limiter: anyio.CapacityLimiter | None,
     ) -> None:
-        if isinstance(encodings, (str, bytes)):
-            raise TypeError(
-                f"encodings must be a sequence such as ('zstd', 'br', 'gzip'), got {encodings!r}"
-            )
-        codecs: dict[bytes, Codec] = {}
-        for coding in encodings:
-            if coding not in CODINGS:
-                raise ValueError(f"encodings entries must be one of {CODINGS}, got {coding!r}")
-            if coding.encode("ascii") in codecs:
-                raise ValueError(f"encodings lists {coding!r} twice")
-            codecs[coding.encode("ascii")] = make_codec(
-                coding, levels[coding], argument=level_arguments[coding]
-            )
+        codecs = build_codecs(encodings, levels, level_arguments)
         self.app = app
         self._minimum_size = _check_size("minimum_size", minimum_size)
         self._thread_minimum_size = _check_size("thread_minimum_size", thread_minimum_size)
@@ -619,18 +632,8 @@ class RequestDecompressionMiddleware:
         max_size: int = 10 * 1024 * 1024,
         max_ratio: int = 100,
     ) -> None:
-        if isinstance(encodings, (str, bytes)):
-            raise TypeError(
-                f"encodings must be a sequence such as ('zstd', 'br', 'gzip'), got {encodings!r}"
-            )
-        codecs: dict[bytes, Codec] = {}
-        for coding in encodings:
-            if coding not in CODINGS:
-                raise ValueError(f"encodings entries must be one of {CODINGS}, got {coding!r}")
-            if coding.encode("ascii") in codecs:
-                raise ValueError(f"encodings lists {coding!r} twice")
-            # The level is irrelevant for decoding; any valid one builds the codec.
-            codecs[coding.encode("ascii")] = make_codec(coding, 1, argument="level")
+        # The level is irrelevant for decoding; any valid one builds the codec.
+        codecs = build_codecs(encodings, dict.fromkeys(CODINGS, 1), dict.fromkeys(CODINGS, "level"))
         for argument, value in (("max_size", max_size), ("max_ratio", max_ratio)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{argument} must be a positive integer, got {value!r}")
