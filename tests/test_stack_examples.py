@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib
 import json
@@ -21,10 +22,19 @@ def anyio_backend() -> str:
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_every_layer_shows_on_the_response(framework: str) -> None:
-    app = importlib.import_module(f"examples.stack_{framework}").app
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
-    ) as client:
+    module = importlib.import_module(f"examples.stack_{framework}")
+    async with contextlib.AsyncExitStack() as stack:
+        if framework == "django":
+            from django.test.utils import override_settings
+
+            # Django's settings are process-wide: another example may have configured them
+            # first, so route this request through this example's URLs explicitly.
+            stack.enter_context(override_settings(ROOT_URLCONF=module.__name__))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=module.app), base_url="http://127.0.0.1:8000"
+            )
+        )
         headers = {"Origin": "https://app.example.com", "Accept-Encoding": "gzip"}
         async with client.stream("GET", "/", headers=headers) as first:
             raw = b"".join([chunk async for chunk in first.aiter_raw()])
