@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 
 from middlewares import (
     BlockingDetector,
+    CompressionMiddleware,
     CORSMiddleware,
     RequestIDMiddleware,
     SessionMiddleware,
@@ -31,7 +32,6 @@ from middlewares import (
     timing,
 )
 from middlewares._core.codecs import make_codec
-from middlewares.compression import CompressionMiddleware
 
 PORT = int(os.environ.get("SHOWCASE_PORT", "8000"))
 SECRET = os.environ.get("SESSION_SECRET", "showcase only: set SESSION_SECRET in production")

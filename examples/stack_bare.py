@@ -10,6 +10,7 @@ import json
 import os
 
 from middlewares import (
+    CompressionMiddleware,
     CORSMiddleware,
     Layer,
     RequestIDMiddleware,
@@ -19,7 +20,6 @@ from middlewares import (
     timing,
 )
 from middlewares._types import Receive, Scope, Send
-from middlewares.compression import CompressionMiddleware
 
 SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
 

@@ -27,6 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from middlewares import (
+    CompressionMiddleware,
     CORSMiddleware,
     Layer,
     RequestIDMiddleware,
@@ -36,7 +37,6 @@ from middlewares import (
     get_request_id,
     timing,
 )
-from middlewares.compression import CompressionMiddleware
 
 SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from middlewares import (
+    CompressionMiddleware,
     CORSMiddleware,
     RequestIDMiddleware,
     SessionMiddleware,
@@ -19,7 +20,6 @@ from middlewares import (
     get_request_id,
     timing,
 )
-from middlewares.compression import CompressionMiddleware
 
 SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
 

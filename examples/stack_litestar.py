@@ -13,6 +13,7 @@ from litestar import Litestar, Request, get
 from litestar.middleware import DefineMiddleware
 
 from middlewares import (
+    CompressionMiddleware,
     CORSMiddleware,
     RequestIDMiddleware,
     SessionMiddleware,
@@ -20,7 +21,6 @@ from middlewares import (
     get_request_id,
     timing,
 )
-from middlewares.compression import CompressionMiddleware
 
 SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
 

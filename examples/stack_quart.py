@@ -12,6 +12,7 @@ from typing import Any
 from quart import Quart, request
 
 from middlewares import (
+    CompressionMiddleware,
     CORSMiddleware,
     Layer,
     RequestIDMiddleware,
@@ -21,7 +22,6 @@ from middlewares import (
     get_request_id,
     timing,
 )
-from middlewares.compression import CompressionMiddleware
 
 SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
 

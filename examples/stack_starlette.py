@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from middlewares import (
+    CompressionMiddleware,
     CORSMiddleware,
     RequestIDMiddleware,
     SessionMiddleware,
@@ -21,7 +22,6 @@ from middlewares import (
     get_request_id,
     timing,
 )
-from middlewares.compression import CompressionMiddleware
 
 SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
 

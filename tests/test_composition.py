@@ -8,6 +8,7 @@ import json
 import pytest
 
 from middlewares import (
+    CompressionMiddleware,
     CORSMiddleware,
     Layer,
     RequestIDMiddleware,
@@ -17,7 +18,6 @@ from middlewares import (
     compose,
 )
 from middlewares._types import ASGIApp, Message, Receive, Scope, Send
-from middlewares.compression import CompressionMiddleware
 from middlewares.testing import ASGIValidator, http_scope, run_asgi
 
 pytestmark = pytest.mark.anyio
