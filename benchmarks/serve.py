@@ -13,13 +13,9 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 
+from tests.servers import free_port
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
