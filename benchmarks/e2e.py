@@ -3,6 +3,7 @@
     python benchmarks/e2e.py                         # every app in benchmarks/e2e_apps.py
     python benchmarks/e2e.py bare pass_through       # only these
     python benchmarks/e2e.py --path /json --header 'Accept-Encoding: gzip'
+    python benchmarks/e2e.py bare mypackage.asgi:app     # any importable app, beside these
 
 wrk comes from Debian's packages (``apt-get install wrk``). Each app runs in its own uvicorn
 process (one worker, httptools, no access log) beside wrk on this machine's two cores; apps
@@ -34,9 +35,10 @@ def sample(url: str, headers: list[str]) -> tuple[str, int]:
 def measure(
     app: str, *, path: str, headers: list[str], seconds: int, connections: int
 ) -> tuple[float, str, int]:
-    """Serve ``benchmarks.e2e_apps:<app>``; return wrk's requests/s after a warm-up, with the
-    encoding and size of the response, so that stacks doing different work are not compared."""
-    target = f"benchmarks.e2e_apps:{app}"
+    """Serve ``benchmarks.e2e_apps:<app>``, or ``app`` itself when it names a
+    ``module:attribute``; return wrk's requests/s after a warm-up, with the encoding and size of
+    the response, so that stacks doing different work are not compared."""
+    target = app if ":" in app else f"benchmarks.e2e_apps:{app}"
     with uvicorn_process(target, "--http", "httptools", "--lifespan", "off") as (url, _):
         encoding, size = sample(url + path, headers)
         wrk(url + path, seconds=1, connections=connections, headers=headers)

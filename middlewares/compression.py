@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -443,34 +443,39 @@ class CompressionMiddleware:
         length: int | None = None
         encoder: Encoder | None = None
 
-        async def send_with_compression(message: Message) -> None:
+        # A plain function returning send's awaitable: the response start, and every message
+        # once the response is forwarded as is, cost no coroutine; bodies to encode go to
+        # `encode`.
+        def send_with_compression(message: Message) -> Awaitable[None]:
             nonlocal start, forwarding, length, encoder
             if forwarding:
-                await send(message)
-                return
+                return send(message)
+            if message["type"] != "http.response.start":
+                return encode(message)
+            plan, length = response_plan(
+                message["status"],
+                message.get("headers", ()),
+                self._minimum_size,
+                self._excluded,
+                self._streaming,
+            )
+            if plan == _SKIP or codec is None:
+                forwarding = True
+                return send(message if plan == _SKIP else _identity_start(message))
+            if head:
+                # RFC 9110 §9.3.2: HEAD gets the header fields GET would; GET's encoded length
+                # is unknown without the body, so Content-Length goes.
+                forwarding = True
+                return send(_encoded_start(message, codec.name, None))
+            if plan == _STREAM:
+                encoder = codec.encoder()
+                return send(_encoded_start(message, codec.name, None))
+            start = message
+            return _SENT_NOTHING
+
+        async def encode(message: Message) -> None:
+            nonlocal start, forwarding, encoder
             kind = message["type"]
-            if kind == "http.response.start":
-                plan, length = response_plan(
-                    message["status"],
-                    message.get("headers", ()),
-                    self._minimum_size,
-                    self._excluded,
-                    self._streaming,
-                )
-                if plan == _SKIP or codec is None:
-                    forwarding = True
-                    await send(message if plan == _SKIP else _identity_start(message))
-                elif head:
-                    # RFC 9110 §9.3.2: HEAD gets the header fields GET would; GET's encoded
-                    # length is unknown without the body, so Content-Length goes.
-                    forwarding = True
-                    await send(_encoded_start(message, codec.name, None))
-                elif plan == _STREAM:
-                    encoder = codec.encoder()
-                    await send(_encoded_start(message, codec.name, None))
-                else:
-                    start = message
-                return
             if kind != "http.response.body":
                 if start is not None:
                     # pathsend, or a message this middleware does not know: the body is not
@@ -524,6 +529,19 @@ class CompressionMiddleware:
             await send({"type": "http.response.body", "body": body})
 
         return send_with_compression
+
+
+class _NothingToSend:
+    """An awaitable that completes at once: what sending a held message returns."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield
+
+
+_SENT_NOTHING = _NothingToSend()
 
 
 def _identity_start(start: Message) -> Message:

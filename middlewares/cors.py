@@ -185,6 +185,32 @@ def with_cors_headers(
     return raw
 
 
+def _preflight_fields(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes, bytes, list[bytes], bool] | None:
+    """``(origin, method, requested headers, private network)`` when an OPTIONS request is a
+    preflight (Fetch §3.2.2: it carries Origin and Access-Control-Request-Method), else None:
+    any other OPTIONS request is the app's. One pass collects what a preflight needs."""
+    origin = method = None
+    requested: list[bytes] = []
+    private_network = False
+    for key, value in headers:
+        name = key.lower()
+        if name == b"origin":
+            if origin is None:
+                origin = value
+        elif name == _ACRM:
+            if method is None:
+                method = value
+        elif name == _ACRH:
+            requested.append(value)
+        elif name == _ACRPN:
+            private_network = True
+    if origin is None or method is None:
+        return None
+    return origin, method, requested, private_network
+
+
 class CORSMiddleware:
     """Answer CORS preflights and let allowed origins read responses, for HTTP and WebSocket.
 
@@ -382,41 +408,24 @@ class CORSMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (kind == "http" or (kind == "websocket" and self._check_websocket)) and (
-            self._exclude is None or not self._exclude.matches(scope)
-        ):
-            if kind == "http":
-                await self._serve_http(scope, receive, send)
-            else:
+        exclude = self._exclude
+        if kind != "http" or (exclude is not None and exclude.matches(scope)):
+            if (
+                kind == "websocket"
+                and self._check_websocket
+                and (exclude is None or not exclude.matches(scope))
+            ):
                 await self._guard_handshake(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
-
-    async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
         if scope["method"] == "OPTIONS":
-            # Fetch §3.2.2: a preflight is OPTIONS with Origin and Access-Control-Request-Method;
-            # any other OPTIONS request is the app's. One pass collects what a preflight needs.
-            origin = method = None
-            requested: list[bytes] = []
-            private_network = False
-            for key, value in headers:
-                name = key.lower()
-                if name == b"origin":
-                    if origin is None:
-                        origin = value
-                elif name == _ACRM:
-                    if method is None:
-                        method = value
-                elif name == _ACRH:
-                    requested.append(value)
-                elif name == _ACRPN:
-                    private_network = True
-            if origin is not None and method is not None:
-                await self._answer_preflight(origin, method, requested, private_network, send)
+            preflight = _preflight_fields(headers)
+            if preflight is not None:
+                await self._answer_preflight(*preflight, send)
                 return
-        else:
-            origin = get_header(headers, b"origin")
+        origin = get_header(headers, b"origin")
         if origin is None:
             grants: Sequence[tuple[bytes, bytes]] = ()
         else:
@@ -424,12 +433,13 @@ class CORSMiddleware:
             grants = found if found is not None else await self._grants_for(origin)
         started = False
 
-        async def send_with_cors(message: Message) -> None:
+        # A plain function returning send's awaitable: no coroutine of its own per message.
+        def send_with_cors(message: Message) -> Awaitable[None]:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = with_cors_headers(message.get("headers", ()), grants)
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_cors)

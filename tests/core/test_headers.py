@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from middlewares._core import headers as headers_module
 from middlewares._core.headers import (
     append_header,
     get_all,
@@ -130,6 +131,16 @@ def test_merge_vary_with_nothing_adds_nothing() -> None:
     headers: list[tuple[bytes, bytes]] = []
     merge_vary(headers)
     assert headers == []
+
+
+def test_merge_vary_stays_right_past_its_cache_of_merged_values() -> None:
+    # An app that varies on generated names must not grow memory or get stale merges.
+    for round_ in range(2):
+        for number in range(700):
+            headers = [(b"vary", b"X-Variant-%d" % number)]
+            merge_vary(headers, b"Origin")
+            assert headers == [(b"vary", b"X-Variant-%d, Origin" % number)], round_
+    assert len(headers_module._merged_vary) <= headers_module._VARY_CACHE_SIZE
 
 
 @pytest.mark.parametrize(
