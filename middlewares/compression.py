@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -18,7 +18,6 @@ from ._core.codecs import (
     DecodeError,
     Decoder,
     Encoder,
-    encode_in_slices,
     make_codec,
 )
 from ._core.headers import get_list, merge_vary, parse_weighted, split_list
@@ -256,16 +255,6 @@ def encoded_headers(
     return raw
 
 
-def _hide_zerocopysend(scope: Scope) -> Scope:
-    extensions = scope.get("extensions")
-    if not extensions or _ZEROCOPYSEND not in extensions:
-        return scope
-    # A shallow copy: the caller's scope and extensions dict are never edited.
-    scope = dict(scope)
-    scope["extensions"] = {k: v for k, v in extensions.items() if k != _ZEROCOPYSEND}
-    return scope
-
-
 def _check_size(argument: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{argument} must be a non-negative integer of bytes, got {value!r}")
@@ -406,19 +395,14 @@ class CompressionMiddleware:
         self._exclude_paths = matcher if matcher else None
         self._limiter = thread_limiter
 
-    async def _encode(self, encoder: Encoder, data: bytes, final: bool) -> bytes:
-        # Compressing a big chunk inline would stall every other request on this loop.
+    async def _run(self, work: Callable[[bytes], bytes], data: bytes) -> bytes:
+        # Compressing a big chunk inline would stall every other request on this loop. Every
+        # codec here releases the GIL while it compresses, so the loop runs meanwhile.
         if len(data) >= self._thread_minimum_size:
             return await anyio.to_thread.run_sync(
-                functools.partial(encode_in_slices, encoder, data, final=final),
-                limiter=self._limiter or _shared_limiter(),
+                work, data, limiter=self._limiter or _shared_limiter()
             )
-        return encoder.finish(data) if final else encoder.compress(data)
-
-    async def _compress(self, codec: Codec, body: bytes) -> bytes:
-        if len(body) >= self._thread_minimum_size:
-            return await self._encode(codec.encoder(len(body)), body, True)
-        return codec.compress(body)
+        return work(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (
@@ -426,28 +410,29 @@ class CompressionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        fields = [v for k, v in scope["headers"] if k == b"accept-encoding"]
-        codec = None
-        if fields:
-            chosen = negotiate(tuple(fields), self._preference)
-            if chosen is not None:
-                codec = self._codecs[chosen]
-                # A file sent by zero-copy would bypass the encoder once Content-Encoding is set.
-                scope = _hide_zerocopysend(scope)
-        await self.app(scope, receive, self._encoding_send(send, codec, scope["method"] == "HEAD"))
-
-    def _encoding_send(self, send: Send, codec: Codec | None, head: bool) -> Send:
+        extensions = scope.get("extensions")
+        if (
+            extensions
+            and _ZEROCOPYSEND in extensions
+            and self._negotiate(scope["headers"]) is not None
+        ):
+            # A file sent by zero-copy would bypass the encoder once Content-Encoding is set.
+            scope = {
+                **scope,
+                "extensions": {k: v for k, v in extensions.items() if k != _ZEROCOPYSEND},
+            }
         start: Message | None = None  # the held http.response.start
         forwarding = False  # the response goes out as the app sends it
         buffered: list[bytes] = []
         length: int | None = None
         encoder: Encoder | None = None
+        codec: Codec | None = None  # negotiated once a response could be encoded
 
         # A plain function returning send's awaitable: the response start, and every message
         # once the response is forwarded as is, cost no coroutine; bodies to encode go to
         # `encode`.
         def send_with_compression(message: Message) -> Awaitable[None]:
-            nonlocal start, forwarding, length, encoder
+            nonlocal start, forwarding, length, encoder, codec
             if forwarding:
                 return send(message)
             if message["type"] != "http.response.start":
@@ -459,10 +444,15 @@ class CompressionMiddleware:
                 self._excluded,
                 self._streaming,
             )
-            if plan == _SKIP or codec is None:
+            if plan == _SKIP:
                 forwarding = True
-                return send(message if plan == _SKIP else _identity_start(message))
-            if head:
+                return send(message)
+            # Accept-Encoding is only read for a response that could be encoded.
+            codec = self._negotiate(scope["headers"])
+            if codec is None:
+                forwarding = True
+                return send(_identity_start(message))
+            if scope["method"] == "HEAD":
                 # RFC 9110 §9.3.2: HEAD gets the header fields GET would; GET's encoded length
                 # is unknown without the body, so Content-Length goes.
                 forwarding = True
@@ -492,10 +482,10 @@ class CompressionMiddleware:
             if encoder is not None:
                 if more_body:
                     if body:
-                        chunk = await self._encode(encoder, body, False)
+                        chunk = await self._run(encoder.compress, body)
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     return
-                chunk = await self._encode(encoder, body, True)
+                chunk = await self._run(encoder.finish, body)
                 encoder, forwarding = None, True
                 await send({"type": "http.response.body", "body": chunk, "more_body": False})
                 return
@@ -512,23 +502,35 @@ class CompressionMiddleware:
                     buffered.append(body)
                     return
                 encoder = codec.encoder(length)
-                chunk = await self._encode(encoder, body, False)
+                chunk = await self._run(encoder.compress, body)
                 held, start = start, None
                 await send(_encoded_start(held, codec.name, None))
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 return
             held, start, forwarding = start, None, True
-            if len(body) >= minimum_size:
-                compressed = await self._compress(codec, body)
+            if len(body) < minimum_size:
+                # Never encoded whatever the client accepts: the start goes out as the app sent
+                # it, without Vary, as when its Content-Length already said the body was small.
+                await send(held)
+            else:
+                compressed = await self._run(codec.compress, body)
                 if len(compressed) < len(body):
                     size = None if held.get("trailers", False) else len(compressed)
                     await send(_encoded_start(held, codec.name, size))
                     await send({"type": "http.response.body", "body": compressed})
                     return
-            await send(_identity_start(held))
+                await send(_identity_start(held))
             await send({"type": "http.response.body", "body": body})
 
-        return send_with_compression
+        await self.app(scope, receive, send_with_compression)
+
+    def _negotiate(self, request_headers: RawHeaders) -> Codec | None:
+        """The codec for this request's Accept-Encoding, or None for identity."""
+        fields = [v for k, v in request_headers if k == b"accept-encoding"]
+        if not fields:
+            return None
+        chosen = negotiate(tuple(fields), self._preference)
+        return None if chosen is None else self._codecs[chosen]
 
 
 class _NothingToSend:

@@ -202,6 +202,7 @@ async def test_small_body_without_content_length_is_identity() -> None:
     recorded = await get(CompressionMiddleware(respond(b"ok", content_length=False)))
     assert recorded.header("content-encoding") is None
     assert recorded.body == b"ok"
+    assert recorded.header("vary") is None
 
 
 async def test_minimum_size_is_configurable() -> None:
