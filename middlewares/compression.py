@@ -129,11 +129,14 @@ def negotiate(fields: tuple[bytes, ...], preference: tuple[bytes, ...]) -> bytes
     return best
 
 
+_SEEN_TYPES = 256
+
+
 class _TypeMatcher:
     """Media-type membership with ``type/*`` wildcards and structured-syntax suffixes
     (``application/grpc`` also covers ``application/grpc+proto``)."""
 
-    __slots__ = ("_exact", "_top")
+    __slots__ = ("_exact", "_seen", "_top")
 
     def __init__(self, argument: str, media_types: Iterable[str]) -> None:
         if isinstance(media_types, (str, bytes)):
@@ -156,8 +159,19 @@ class _TypeMatcher:
                 exact.add(base.encode("ascii"))
         self._exact = frozenset(exact)
         self._top = frozenset(top)
+        # Answers by Content-Type value: apps send a handful of them, and parsing one costs
+        # more than the lookup. Bounded against an app that puts generated values there.
+        self._seen: dict[bytes, bool] = {}
 
     def __contains__(self, content_type: bytes) -> bool:
+        seen = self._seen.get(content_type)
+        if seen is None:
+            if len(self._seen) >= _SEEN_TYPES:
+                self._seen.clear()
+            seen = self._seen[content_type] = self._matches(content_type)
+        return seen
+
+    def _matches(self, content_type: bytes) -> bool:
         base = content_type.partition(b";")[0].strip().lower()
         if base in self._exact:
             return True

@@ -181,6 +181,24 @@ async def test_exclude_paths_are_untouched() -> None:
     assert (await get(app, path="/other")).header("content-encoding") == "zstd"
 
 
+async def test_content_type_decisions_stay_right_for_many_distinct_values() -> None:
+    # Each Content-Type value's decision is remembered; an app that sends hundreds of distinct
+    # values (parameters included) must still get each one right.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        media, number = scope["path"][1:].split("/")  # "/image.png/7"
+        content_type = b"%s; v=%s" % (media.replace(".", "/").encode(), number.encode())
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(BODY))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": BODY})
+
+    middleware = CompressionMiddleware(app)
+    for number in range(300):
+        image = await get(middleware, path=f"/image.png/{number}")
+        text = await get(middleware, path=f"/text.plain/{number}")
+        assert image.header("content-encoding") is None, number
+        assert text.header("content-encoding") == "zstd", number
+
+
 async def test_exclude_content_types_is_per_instance() -> None:
     json_off = CompressionMiddleware(respond(), exclude_content_types=["application/json"])
     default = CompressionMiddleware(respond())

@@ -269,8 +269,7 @@ def _import_zstd() -> Any:
             import backports.zstd as zstd
     except ImportError as error:
         raise ImportError(
-            "zstd needs the 'backports.zstd' package before Python 3.14: "
-            "pip install backports.zstd"
+            "zstd needs the 'backports.zstd' package before Python 3.14: pip install backports.zstd"
         ) from error
     return zstd
 
