@@ -185,32 +185,6 @@ def with_cors_headers(
     return raw
 
 
-def _preflight_fields(
-    headers: Iterable[tuple[bytes, bytes]],
-) -> tuple[bytes, bytes, list[bytes], bool] | None:
-    """``(origin, method, requested headers, private network)`` when an OPTIONS request is a
-    preflight (Fetch §3.2.2: it carries Origin and Access-Control-Request-Method), else None:
-    any other OPTIONS request is the app's. One pass collects what a preflight needs."""
-    origin = method = None
-    requested: list[bytes] = []
-    private_network = False
-    for key, value in headers:
-        name = key.lower()
-        if name == b"origin":
-            if origin is None:
-                origin = value
-        elif name == _ACRM:
-            if method is None:
-                method = value
-        elif name == _ACRH:
-            requested.append(value)
-        elif name == _ACRPN:
-            private_network = True
-    if origin is None or method is None:
-        return None
-    return origin, method, requested, private_network
-
-
 class CORSMiddleware:
     """Answer CORS preflights and let allowed origins read responses, for HTTP and WebSocket.
 
@@ -421,11 +395,28 @@ class CORSMiddleware:
             return
         headers = scope["headers"]
         if scope["method"] == "OPTIONS":
-            preflight = _preflight_fields(headers)
-            if preflight is not None:
-                await self._answer_preflight(*preflight, send)
+            # Fetch §3.2.2: a preflight is OPTIONS with Origin and Access-Control-Request-Method;
+            # any other OPTIONS request is the app's. One pass collects what a preflight needs.
+            origin = method = None
+            requested: list[bytes] = []
+            private_network = False
+            for key, value in headers:
+                name = key.lower()
+                if name == b"origin":
+                    if origin is None:
+                        origin = value
+                elif name == _ACRM:
+                    if method is None:
+                        method = value
+                elif name == _ACRH:
+                    requested.append(value)
+                elif name == _ACRPN:
+                    private_network = True
+            if origin is not None and method is not None:
+                await self._answer_preflight(origin, method, requested, private_network, send)
                 return
-        origin = get_header(headers, b"origin")
+        else:
+            origin = get_header(headers, b"origin")
         if origin is None:
             grants: Sequence[tuple[bytes, bytes]] = ()
         else:
