@@ -158,12 +158,12 @@ def merge_vary(headers: RawHeaders, *names: bytes) -> None:
             return
         if len(positions) == 1:
             index = positions[0]
-            key = (headers[index][1], names[0])
-            merged = _merged_vary.get(key)
+            field = headers[index][1]
+            merged = _merged_vary.get((field, names[0]))
             if merged is None:
                 if len(_merged_vary) >= _VARY_CACHE_SIZE:
                     _merged_vary.clear()
-                merged = _merged_vary[key] = _merge_vary_members(key[:1], key[1:])
+                merged = _merged_vary[field, names[0]] = _merge_vary_members((field,), names)
             headers[index] = (b"vary", merged)
             return
     merged = _merge_vary_members([headers[i][1] for i in positions], names)
