@@ -501,10 +501,13 @@ class SessionMiddleware:
             # Cookie sessions need no await at the response start: a plain function returning
             # send's awaitable, without a coroutine of its own per message.
             def send_with_cookie(message: Message) -> Awaitable[None]:
-                if message["type"] == "http.response.start" and (
-                    session.accessed or session._loaded
-                ):
-                    message = self._respond_with_cookie(session, message, vary=True)
+                if message["type"] == "http.response.start":
+                    if session._loaded or session._touched or session._forced:
+                        message = self._respond_with_cookie(session, message, vary=True)
+                    elif session.accessed:
+                        # A visitor without a session whose empty one was only read: nothing
+                        # to save, but the response still depends on the (absent) cookie.
+                        message = _with_session_headers(message, None, vary=True, accessed=True)
                 return send(message)
 
             await self.app(scope, receive, send_with_cookie)
