@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -475,7 +475,7 @@ class CompressionMiddleware:
                 encoder = codec.encoder()
                 return send(_encoded_start(message, codec.name, None))
             start = message
-            return _SENT_NOTHING
+            return _held()
 
         async def encode(message: Message) -> None:
             nonlocal start, forwarding, encoder
@@ -547,17 +547,9 @@ class CompressionMiddleware:
         return None if chosen is None else self._codecs[chosen]
 
 
-class _NothingToSend:
-    """An awaitable that completes at once: what sending a held message returns."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[None, None, None]:
-        return
-        yield
-
-
-_SENT_NOTHING = _NothingToSend()
+async def _held() -> None:
+    """What sending a message the middleware holds back returns: a coroutine, like any send's,
+    so callers may also hand it to ``create_task``."""
 
 
 def _identity_start(start: Message) -> Message:

@@ -3,6 +3,7 @@ untouched, header rewriting, configuration errors, and the traps of the compress
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
 import re
@@ -264,6 +265,21 @@ async def test_vary_on_identity_responses_that_could_have_been_encoded() -> None
     recorded = await get(CompressionMiddleware(respond()), None)
     assert recorded.header("vary") == "Accept-Encoding"
     assert recorded.body == BODY
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_app_may_schedule_each_send_as_an_asyncio_task() -> None:
+    # create_task takes coroutines only: every send, the held response start included, is one.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        for message in (
+            {"type": "http.response.start", "status": 200, "headers": []},
+            {"type": "http.response.body", "body": BODY},
+        ):
+            await asyncio.create_task(send(message))  # type: ignore[arg-type]
+
+    recorded = await get(CompressionMiddleware(app))
+    assert recorded.header("content-encoding") == "zstd"
+    assert decode(recorded) == BODY
 
 
 async def test_the_apps_header_list_is_never_edited() -> None:
