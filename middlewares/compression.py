@@ -435,22 +435,22 @@ class CompressionMiddleware:
                 **scope,
                 "extensions": {k: v for k, v in extensions.items() if k != _ZEROCOPYSEND},
             }
-        start: Message | None = None  # the held http.response.start
         forwarding = False  # the response goes out as the app sends it
-        buffered: list[bytes] = []
-        length: int | None = None
-        encoder: Encoder | None = None
-        codec: Codec | None = None  # negotiated once a response could be encoded
+        encoding: _Encoding | None = None  # once a response is being encoded
 
         # A plain function returning send's awaitable: the response start, and every message
-        # once the response is forwarded as is, cost no coroutine; bodies to encode go to
-        # `encode`.
+        # of a response forwarded as is, cost no coroutine and no per-response state.
         def send_with_compression(message: Message) -> Awaitable[None]:
-            nonlocal start, forwarding, length, encoder, codec
+            nonlocal forwarding, encoding
             if forwarding:
                 return send(message)
-            if message["type"] != "http.response.start":
-                return encode(message)
+            if encoding is not None:
+                return encoding.send(message)
+            kind = message["type"]
+            if kind != "http.response.start":
+                if kind == "http.response.body":
+                    raise RuntimeError("expected http.response.start before http.response.body")
+                return send(message)  # early hints and other messages before the start
             plan, length = response_plan(
                 message["status"],
                 message.get("headers", ()),
@@ -472,69 +472,10 @@ class CompressionMiddleware:
                 forwarding = True
                 return send(_encoded_start(message, codec.name, None))
             if plan == _STREAM:
-                encoder = codec.encoder()
+                encoding = _Encoding(self, send, codec, message, length, codec.encoder())
                 return send(_encoded_start(message, codec.name, None))
-            start = message
+            encoding = _Encoding(self, send, codec, message, length, None)
             return _held()
-
-        async def encode(message: Message) -> None:
-            nonlocal start, forwarding, encoder
-            kind = message["type"]
-            if kind != "http.response.body":
-                if start is not None:
-                    # pathsend, or a message this middleware does not know: the body is not
-                    # ours to encode; whatever was held goes out first, unencoded.
-                    held, start, forwarding = start, None, True
-                    await send(_identity_start(held))
-                    if buffered:
-                        chunk = b"".join(buffered)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send(message)
-                return
-            body: bytes = message.get("body", b"")
-            more_body: bool = message.get("more_body", False)
-            if encoder is not None:
-                if more_body:
-                    if body:
-                        chunk = await self._run(encoder.compress, body)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    return
-                chunk = await self._run(encoder.finish, body)
-                encoder, forwarding = None, True
-                await send({"type": "http.response.body", "body": chunk, "more_body": False})
-                return
-            if start is None or codec is None:
-                raise RuntimeError("expected http.response.start before http.response.body")
-            if buffered:
-                buffered.append(body)
-                body = b"".join(buffered)
-                buffered.clear()
-            minimum_size = self._minimum_size
-            if more_body:
-                if len(body) < minimum_size:
-                    # A bounded look-ahead: hold at most minimum_size bytes before deciding.
-                    buffered.append(body)
-                    return
-                encoder = codec.encoder(length)
-                chunk = await self._run(encoder.compress, body)
-                held, start = start, None
-                await send(_encoded_start(held, codec.name, None))
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                return
-            held, start, forwarding = start, None, True
-            if len(body) < minimum_size:
-                # Never encoded whatever the client accepts: the start goes out as the app sent
-                # it, without Vary, as when its Content-Length already said the body was small.
-                await send(held)
-            else:
-                compressed = await self._run(codec.compress, body)
-                if len(compressed) < len(body):
-                    size = None if held.get("trailers", False) else len(compressed)
-                    await send(_encoded_start(held, codec.name, size))
-                    await send({"type": "http.response.body", "body": compressed})
-                    return
-                await send(_identity_start(held))
-            await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, send_with_compression)
 
@@ -545,6 +486,106 @@ class CompressionMiddleware:
             return None
         chosen = negotiate(tuple(fields), self._preference)
         return None if chosen is None else self._codecs[chosen]
+
+
+class _Encoding:
+    """One response that could be encoded: its held start and look-ahead, then its stream
+    encoder. Created only for such a response, so others pay nothing for it."""
+
+    __slots__ = (
+        "_buffered",
+        "_codec",
+        "_done",
+        "_encoder",
+        "_holding",
+        "_length",
+        "_owner",
+        "_send",
+        "_start",
+    )
+
+    def __init__(
+        self,
+        owner: CompressionMiddleware,
+        send: Send,
+        codec: Codec,
+        start: Message,
+        length: int | None,
+        encoder: Encoder | None,
+    ) -> None:
+        self._owner = owner
+        self._send = send
+        self._codec = codec
+        self._start = start
+        self._holding = encoder is None  # the start waits until the body decides
+        self._length = length
+        self._encoder = encoder
+        self._buffered: list[bytes] = []
+        self._done = False  # the rest goes out as the app sends it
+
+    async def send(self, message: Message) -> None:
+        send = self._send
+        if self._done:
+            await send(message)
+            return
+        codec = self._codec
+        if message["type"] != "http.response.body":
+            if self._holding:
+                # pathsend, or a message this middleware does not know: the body is not ours
+                # to encode; whatever was held goes out first, unencoded.
+                self._holding, self._done = False, True
+                await send(_identity_start(self._start))
+                if self._buffered:
+                    chunk = b"".join(self._buffered)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send(message)
+            return
+        body: bytes = message.get("body", b"")
+        more_body: bool = message.get("more_body", False)
+        run = self._owner._run
+        encoder = self._encoder
+        if encoder is not None:
+            if more_body:
+                if body:
+                    chunk = await run(encoder.compress, body)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                return
+            chunk = await run(encoder.finish, body)
+            self._encoder, self._done = None, True
+            await send({"type": "http.response.body", "body": chunk, "more_body": False})
+            return
+        held = self._start  # no encoder yet: the start is still held
+        buffered = self._buffered
+        if buffered:
+            buffered.append(body)
+            body = b"".join(buffered)
+            buffered.clear()
+        minimum_size = self._owner._minimum_size
+        if more_body:
+            if len(body) < minimum_size:
+                # A bounded look-ahead: hold at most minimum_size bytes before deciding.
+                buffered.append(body)
+                return
+            self._encoder = encoder = codec.encoder(self._length)
+            chunk = await run(encoder.compress, body)
+            self._holding = False
+            await send(_encoded_start(held, codec.name, None))
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            return
+        self._holding, self._done = False, True
+        if len(body) < minimum_size:
+            # Never encoded whatever the client accepts: the start goes out as the app sent it,
+            # without Vary, as when its Content-Length already said the body was small.
+            await send(held)
+        else:
+            compressed = await run(codec.compress, body)
+            if len(compressed) < len(body):
+                size = None if held.get("trailers", False) else len(compressed)
+                await send(_encoded_start(held, codec.name, size))
+                await send({"type": "http.response.body", "body": compressed})
+                return
+            await send(_identity_start(held))
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _held() -> None:

@@ -294,6 +294,24 @@ async def test_unknown_message_mid_stream_flushes_what_was_held_unencoded() -> N
     assert recorded.body == b"held then more"
 
 
+async def test_unknown_message_inside_an_encoded_stream_keeps_the_stream_encoded() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": LINE * 20, "more_body": True})
+        await send({"type": "http.response.x-custom", "data": 1})
+        await send({"type": "http.response.body", "body": LINE * 3})
+
+    recorded = await run_asgi(CompressionMiddleware(app), scope_for("gzip"))
+    assert [m["type"] for m in recorded.messages] == [
+        "http.response.start",
+        "http.response.body",
+        "http.response.x-custom",
+        "http.response.body",
+    ]
+    assert recorded.header("content-encoding") == "gzip"
+    assert gzip.decompress(recorded.body) == LINE * 23
+
+
 @pytest.mark.parametrize(
     ("coding", "offered"), [("gzip", False), ("zstd", False), (None, True), ("gzip;q=0", True)]
 )
