@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 import httpx
@@ -11,6 +10,8 @@ import pytest
 
 from examples import access_log, timing_prometheus
 from examples import timing as timing_example
+
+from .logs import collected
 
 pytestmark = pytest.mark.anyio
 
@@ -52,26 +53,13 @@ async def test_prometheus_example_bounds_label_cardinality() -> None:
     assert 'route="/metrics"' not in exposition  # the scrape itself is excluded
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 async def test_access_log_example_writes_one_json_line_per_request() -> None:
-    collect = Collect()
-    access_log.access_log.addHandler(collect)
-    try:
+    with collected(access_log.access_log) as records:
         async with client(access_log.app) as http:
             response = await http.get("/users/7", headers={"x-request-id": "req-1"})
             await http.get("/")
-    finally:
-        access_log.access_log.removeHandler(collect)
     assert response.headers["x-request-id"] == "req-1"
-    lines = [json.loads(r.getMessage()) for r in collect.records]
+    lines = [json.loads(r.getMessage()) for r in records]
     assert lines[0]["request_id"] == "req-1"
     assert (lines[0]["route"], lines[0]["path"], lines[0]["status"]) == (
         "/users/{user_id}",
