@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.middleware.cors import CORSMiddleware as StarletteCORS
 
-from middlewares._types import Message
+from middlewares._types import ASGIApp, Message
 from middlewares.cors import CORSMiddleware
 from middlewares.testing import http_scope
 
@@ -53,15 +53,16 @@ def cases() -> list[Case]:
             "access-control-request-headers": "content-type, x-request-id",
         },
     )
+    variants: dict[str, ASGIApp] = {
+        "middlewares": CORSMiddleware(app, **CONFIG),  # type: ignore[arg-type]
+        "pass-through (floor)": PassThrough(app),
+        "starlette": StarletteCORS(app, **CONFIG),  # type: ignore[arg-type]
+    }
     return [
         Case(
             "cors",
             "simple request, allowed origin",
-            {
-                "middlewares": CORSMiddleware(app, **CONFIG),  # type: ignore[arg-type]
-                "pass-through (floor)": PassThrough(app),
-                "starlette": StarletteCORS(app, **CONFIG),  # type: ignore[arg-type]
-            },
+            variants,
             scope=simple,
             baseline="starlette",
             check=_check_allowed,
@@ -69,11 +70,7 @@ def cases() -> list[Case]:
         Case(
             "cors",
             "preflight",
-            {
-                "middlewares": CORSMiddleware(app, **CONFIG),  # type: ignore[arg-type]
-                "pass-through (floor)": PassThrough(app),
-                "starlette": StarletteCORS(app, **CONFIG),  # type: ignore[arg-type]
-            },
+            variants,
             scope=preflight,
             baseline="starlette",
             check=_check_preflight,

@@ -52,10 +52,13 @@ class Row:
     ratio: float | None
 
 
-def _server_callables(case: Case, sent: list[Message] | None) -> tuple[Receive, Send]:
+def _server_callables(
+    body: bytes, sent: list[Message] | None, *, yield_per_message: bool = False
+) -> tuple[Receive, Send]:
     """``receive``/``send`` as a server gives them: the body, then ``http.disconnect`` only once
-    the response is complete (a bridge that watches for vanished clients relies on that)."""
-    request: Message = {"type": "http.request", "body": case.body, "more_body": False}
+    the response is complete (a bridge that watches for vanished clients relies on that). With
+    ``yield_per_message``, ``send`` gives the loop a turn, as writing to a socket does."""
+    request: Message = {"type": "http.request", "body": body, "more_body": False}
     finished = asyncio.Event()
     delivered = False
 
@@ -72,6 +75,8 @@ def _server_callables(case: Case, sent: list[Message] | None) -> tuple[Receive, 
             sent.append(message)
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             finished.set()
+        if yield_per_message:
+            await asyncio.sleep(0)
 
     return receive, send
 
@@ -80,7 +85,7 @@ def _driver(case: Case, app: ASGIApp) -> Callable[[], Awaitable[None]]:
     template = case.scope
 
     async def call_once() -> None:
-        receive, send = _server_callables(case, None)
+        receive, send = _server_callables(case.body, None)
         scope = dict(template)
         scope["headers"] = list(template["headers"])
         await app(scope, receive, send)
@@ -90,7 +95,7 @@ def _driver(case: Case, app: ASGIApp) -> Callable[[], Awaitable[None]]:
 
 async def _record(case: Case, app: ASGIApp) -> list[Message]:
     messages: list[Message] = []
-    receive, send = _server_callables(case, messages)
+    receive, send = _server_callables(case.body, messages)
     scope = dict(case.scope)
     scope["headers"] = list(case.scope["headers"])
     await app(scope, receive, send)
@@ -175,19 +180,7 @@ async def loop_stall(
             worst = max(worst, time.perf_counter() - start - probe)
 
     async def run() -> None:
-        delivered = False
-
-        async def receive() -> Message:
-            nonlocal delivered
-            if delivered:
-                await done.wait()
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: Message) -> None:
-            await asyncio.sleep(0)
-
+        receive, send = _server_callables(body, None, yield_per_message=True)
         try:
             await app(dict(scope), receive, send)
         finally:
