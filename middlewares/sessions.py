@@ -620,19 +620,19 @@ class SessionMiddleware:
             rolling=rolling,
         )
 
-    def _pending(self, session: Session) -> tuple[bytes, Action]:
+    def _pending(self, session: Session, rolling: int | None) -> tuple[bytes, Action]:
         """The session's content as it stands, and what saving it takes."""
         content = (
             _encode_json(dict.copy(session)).encode("ascii")
             if session._touched
             else session._baseline
         )
-        return content, self._action(session, content, self._rolling)
+        return content, self._action(session, content, rolling)
 
     def _respond_with_cookie(self, session: Session, message: Message, *, vary: bool) -> Message:
         """`_respond` for cookie sessions, which need no await: the HTTP hot path."""
         accessed = session.accessed
-        content, action = self._pending(session)
+        content, action = self._pending(session, self._rolling)
         set_cookie = None if action == "none" else self._commit_cookie(session, action, content)
         return _with_session_headers(message, set_cookie, vary=vary, accessed=accessed)
 
@@ -641,7 +641,7 @@ class SessionMiddleware:
         if self._store is None:
             return self._respond_with_cookie(session, message, vary=vary)
         accessed = session.accessed
-        content, action = self._pending(session)
+        content, action = self._pending(session, self._rolling)
         set_cookie = (
             None
             if action == "none"
@@ -745,12 +745,7 @@ class SessionMiddleware:
 
     async def _save_after_accept(self, session: Session) -> None:
         """Persist changes made after ``websocket.accept``, when no cookie can be sent."""
-        content = (
-            _encode_json(dict.copy(session)).encode("ascii")
-            if session._touched
-            else session._baseline
-        )
-        action = self._action(session, content, None)
+        content, action = self._pending(session, None)  # no renewal without a response
         if action == "none":
             return
         store = self._store
