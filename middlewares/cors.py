@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from ._core.headers import get_header, is_token, merge_vary, set_header, split_list
 from ._core.origins import DEFAULT_PORTS, compile_origin
 from ._core.paths import PathMatcher, PathPattern
-from ._core.respond import send_response
+from ._core.respond import refuse_handshake, send_response
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = ["ALL_METHODS", "SAFELISTED_HEADERS", "CORSMiddleware", "OriginPredicate"]
@@ -491,24 +491,7 @@ class CORSMiddleware:
             logger.debug(
                 "CORS: WebSocket handshake from origin %r refused", origin.decode("latin-1")
             )
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return  # the client left before the handshake completed
-        if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": 403,
-                    "headers": [
-                        _TEXT_PLAIN,
-                        (b"content-length", str(len(_WEBSOCKET_REFUSED)).encode("ascii")),
-                    ],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": _WEBSOCKET_REFUSED})
-        else:
-            # Before accept, a close makes the server answer the handshake with 403.
-            await send({"type": "websocket.close", "code": 1008})
+        await refuse_handshake(scope, receive, send, 403, _WEBSOCKET_REFUSED)
 
 
 def same_host(origin: bytes, host: bytes | None) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .._types import Send
+from .._types import Receive, Scope, Send
 
 TEXT_PLAIN = b"text/plain; charset=utf-8"
 
@@ -28,3 +28,29 @@ async def send_response(
     raw.append((b"content-length", str(len(body)).encode("ascii")))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def refuse_handshake(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    body: bytes,
+    *,
+    content_type: bytes = TEXT_PLAIN,
+) -> None:
+    """Refuse a WebSocket handshake before the app can accept it (ASGI WebSocket spec).
+
+    Waits for ``websocket.connect``, then answers with an HTTP denial response when the server
+    supports the ``websocket.http.response`` extension, else with a close before accept, which
+    servers turn into HTTP 403. Nothing is sent when the client left first.
+    """
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008})  # RFC 6455 §7.4.1: policy
+        return
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
