@@ -4,6 +4,7 @@ from .blocking import BlockingDetector
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
+from .csrf import CSRFMiddleware, csrf_token, rotate_csrf_token
 from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockingDetector",
     "CORSMiddleware",
+    "CSRFMiddleware",
     "CompressionMiddleware",
     "GZipMiddleware",
     "Layer",
@@ -41,8 +43,10 @@ __all__ = [
     "__version__",
     "add_timing",
     "compose",
+    "csrf_token",
     "get_request_id",
     "process_pool",
+    "rotate_csrf_token",
     "run_in_process",
     "run_in_thread",
     "thread_pool",

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.anyio
 WRAPPERS: dict[str, dict[str, Any]] = {
     "BlockingDetector": {"enabled": True},
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
+    "CSRFMiddleware": {},
     "CompressionMiddleware": {},
     "GZipMiddleware": {},
     "OffloadMiddleware": {},
