@@ -332,12 +332,17 @@ class CSRFMiddleware:
                 site = value if site is None else b"duplicated"
             elif key == b"origin" and origin is None:
                 origin = value
-        reason = judge(
-            site,
-            origin,
-            lambda: request_origin(scope),
-            allow_same_site=self._same_site,
-            trusted=self._is_trusted,
+        # What every same-origin form and fetch of a current browser sends, decided inline.
+        reason = (
+            None
+            if site == b"same-origin"
+            else judge(
+                site,
+                origin,
+                lambda: request_origin(scope),
+                allow_same_site=self._same_site,
+                trusted=self._is_trusted,
+            )
         )
         need_token = self._require_token
         if reason == "":
@@ -358,13 +363,10 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
 
+        # A plain function returning send's awaitable: no coroutine of its own per message.
         def send_with_vary(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                # The decision read these request headers: caches must key on them too.
-                headers = list(message.get("headers", ()))
-                merge_vary(headers, b"Sec-Fetch-Site")
-                merge_vary(headers, b"Origin")
-                message = {**message, "headers": headers}
+                message["headers"] = with_vary(message.get("headers", ()))
             return send(message)
 
         await self.app(scope, receive, send_with_vary)
@@ -466,6 +468,19 @@ class CSRFMiddleware:
             await refuse_handshake(scope, receive, send, 403, body, content_type=content_type)
             return
         await send_response(send, 403, [_VARY], body, content_type=content_type)
+
+
+def with_vary(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A new header list: ``headers`` with ``Sec-Fetch-Site`` and ``Origin`` merged into
+    ``Vary``; the app's list is never edited in place."""
+    raw = list(headers)
+    for key, _ in raw:
+        if key == b"vary" or key.lower() == b"vary":
+            merge_vary(raw, b"Sec-Fetch-Site")
+            merge_vary(raw, b"Origin")
+            return raw
+    raw.append(_VARY)
+    return raw
 
 
 def _replaying(received: list[Message], receive: Receive) -> Receive:
