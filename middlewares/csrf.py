@@ -301,8 +301,15 @@ class CSRFMiddleware:
         self._require_token = require_token
         # Methods are case-sensitive (RFC 9110 §9.1); configuration is not.
         self._safe = frozenset(m.upper() for m in safe_methods)
-        matcher = PathMatcher([*exclude_paths, *exempt_urls])
+        exempt = [*exclude_paths, *exempt_urls]
+        matcher = PathMatcher(exempt)
         self._exclude = matcher if matcher else None
+        if exempt:
+            # Written down once at startup, so a review of the logs shows what is unprotected.
+            logger.info(
+                "CSRF: requests to these paths are not checked: %s",
+                ", ".join(p.pattern if isinstance(p, re.Pattern) else p for p in exempt),
+            )
         self._header = header_name.lower().encode("latin-1")
         self._field = form_field.encode("utf-8") if form_field is not None else None
         self._max_body = max_body_size

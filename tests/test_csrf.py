@@ -17,7 +17,6 @@ from middlewares._types import Receive, Scope, Send
 from middlewares.csrf import CSRFMiddleware, judge
 from middlewares.testing import Recorded, http_scope, run_asgi
 
-from .logs import collected
 
 pytestmark = pytest.mark.anyio
 
@@ -26,13 +25,7 @@ SITE = f"https://{HOST}"
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    await send_response(send, 200, [(b"vary", b"Accept-Encoding")], b"ok " + body)
+    await send_response(send, 200, [(b"vary", b"Accept-Encoding")], b"ok")
 
 
 async def request(
@@ -130,7 +123,7 @@ async def test_safe_methods_get_the_original_callables() -> None:
 async def test_same_origin_unsafe_requests_pass(headers: dict[str, str]) -> None:
     recorded = await request(CSRFMiddleware(app), "POST", **headers)
     assert recorded.status == 200
-    assert recorded.body == b"ok "
+    assert recorded.body == b"ok"
 
 
 @pytest.mark.parametrize(
@@ -257,6 +250,13 @@ async def test_exempt_paths_are_never_broader_than_written_trap_24(
         assert recorded.status == (200 if exempt else 403)
 
 
+def test_exempt_paths_are_reported_at_startup(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="middlewares.csrf"):
+        CSRFMiddleware(app, exclude_paths=["/webhooks/*"], exempt_urls=[re.compile(r"/a/\d+")])
+    [line] = caplog.messages
+    assert line == r"CSRF: requests to these paths are not checked: /webhooks/*, /a/\d+"
+
+
 async def test_vary_only_where_the_decision_read_the_headers_trap_25() -> None:
     middleware = CSRFMiddleware(app, exclude_paths=["/webhooks/*"])
     checked = await request(middleware, "POST", sec_fetch_site="same-origin")
@@ -323,21 +323,19 @@ async def test_problem_details_refusal() -> None:
     assert "'null'" in document["detail"]
 
 
-async def test_refusal_records_the_outcome_and_logs_escaped_values() -> None:
+async def test_refusal_records_the_outcome_and_logs_escaped_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     scope = http_scope(
         "POST",
         "/form",
         headers=[("host", HOST), ("sec-fetch-site", "x\r\nFAKE"), ("origin", "\xff\r\n")],
     )
-    with collected(logging.getLogger("middlewares.csrf")) as records:
-        logging.getLogger("middlewares.csrf").setLevel(logging.DEBUG)
-        try:
-            recorded = await run_asgi(CSRFMiddleware(app), scope)
-        finally:
-            logging.getLogger("middlewares.csrf").setLevel(logging.NOTSET)
+    with caplog.at_level(logging.DEBUG, logger="middlewares.csrf"):
+        recorded = await run_asgi(CSRFMiddleware(app), scope)
     assert recorded.status == 403
     assert get_outcome(scope) == "forbidden"
-    [line] = [record.getMessage() for record in records]
+    [line] = caplog.messages
     assert "\r" not in line
     assert "\n" not in line
     assert "'x\\r\\nFAKE'" in line
