@@ -17,7 +17,6 @@ from middlewares._types import Receive, Scope, Send
 from middlewares.csrf import CSRFMiddleware, judge
 from middlewares.testing import Recorded, http_scope, run_asgi
 
-
 pytestmark = pytest.mark.anyio
 
 HOST = "app.example.com"
