@@ -118,6 +118,7 @@ def served_app(**options: Any) -> Any:
     return SessionMiddleware(CSRFMiddleware(starlette, **options), secret_key="session")
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("forwarded_allow_ips", "status"),
     [
@@ -139,6 +140,7 @@ def test_tls_terminating_proxy_origin_check_trap_20(
         assert response.status_code == status
 
 
+@pytest.mark.server
 def test_cross_site_websocket_is_refused_over_the_wire(live_server: LiveServer) -> None:
     with live_server(served_app()) as url:
         ws_url = url.replace("http://", "ws://") + "/ws"
@@ -149,6 +151,7 @@ def test_cross_site_websocket_is_refused_over_the_wire(live_server: LiveServer) 
         assert refused.value.response.status_code == 403
 
 
+@pytest.mark.server
 def test_token_after_a_large_file_streams_through_uvicorn(live_server: LiveServer) -> None:
     with (
         live_server(served_app(secret="csrf", require_token=True)) as url,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from middlewares._core.respond import send_response
-from middlewares._types import Receive, Scope, Send
-from middlewares.testing import run_asgi
+from middlewares._core.respond import refuse_handshake, send_response
+from middlewares._types import Message, Receive, Scope, Send
+from middlewares.testing import run_asgi, websocket_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -35,3 +37,35 @@ async def test_send_response_without_content_type() -> None:
 
     result = await run_asgi(app)
     assert result.headers == [(b"content-length", b"0")]
+
+
+@pytest.mark.parametrize(
+    ("extensions", "expected"),
+    [
+        pytest.param(
+            {"websocket.http.response": {}},
+            ["websocket.http.response.start", "websocket.http.response.body"],
+            id="a denial response where the server offers one",
+        ),
+        pytest.param(None, ["websocket.close"], id="else a close before accept"),
+    ],
+)
+async def test_refuse_handshake(extensions: dict[str, Any] | None, expected: list[str]) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await refuse_handshake(scope, receive, send, 403, b"no")
+
+    result = await run_asgi(app, websocket_scope(extensions=extensions))
+    assert [m["type"] for m in result.messages] == expected
+    if extensions:
+        assert (result.status, result.body) == (403, b"no")
+
+
+async def test_refuse_handshake_sends_nothing_to_a_client_that_left() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await refuse_handshake(scope, receive, send, 403, b"no")
+
+    async def gone() -> Message:
+        return {"type": "websocket.disconnect", "code": 1001}
+
+    result = await run_asgi(app, websocket_scope(), receive=gone)
+    assert result.messages == []
