@@ -13,6 +13,7 @@ from .sessions import (
     SessionMiddleware,
     SessionStore,
     SessionStoreError,
+    get_session,
 )
 from .timing import RequestTiming, TimingMiddleware, add_timing, timing
 from .wsgi import WSGIMiddleware
@@ -42,6 +43,7 @@ __all__ = [
     "add_timing",
     "compose",
     "get_request_id",
+    "get_session",
     "process_pool",
     "run_in_process",
     "run_in_thread",

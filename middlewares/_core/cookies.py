@@ -72,12 +72,27 @@ class CookieOptions:
         same_site: ``"lax"``, ``"strict"`` or ``"none"`` (which requires ``secure``), or None
             to leave the browser's default.
         partitioned: Send the CHIPS ``Partitioned`` attribute (requires ``secure``).
+        starlette_spelling: Write the attributes as Starlette's ``SessionMiddleware`` does,
+            byte for byte: ``path=``, ``Max-Age=``, ``httponly; samesite=…``, ``secure``,
+            ``domain=``, ``partitioned``, without ``Expires``, and clear with ``null`` and
+            ``expires=`` 1970. RFC 6265 §5.2 reads attribute names case-insensitively, so this
+            changes nothing for browsers, only for tests that compare the strings.
 
     Raises:
         ValueError: an attribute the browsers would reject or silently ignore, naming the rule.
     """
 
-    __slots__ = ("_delete", "_prefix", "_suffix", "domain", "name", "path", "secure")
+    __slots__ = (
+        "_before_age",
+        "_delete",
+        "_expires",
+        "_prefix",
+        "_suffix",
+        "domain",
+        "name",
+        "path",
+        "secure",
+    )
 
     def __init__(
         self,
@@ -89,6 +104,7 @@ class CookieOptions:
         httponly: bool = True,
         same_site: SameSite | None = "lax",
         partitioned: bool = False,
+        starlette_spelling: bool = False,
     ) -> None:
         if not is_token(name):
             raise ValueError(f"cookie name must be an HTTP token, got {name!r}")
@@ -121,6 +137,29 @@ class CookieOptions:
         self.path = path
         self.domain = domain
         self.secure = secure
+        # Everything but the value and the expiry is rendered once, here.
+        self._prefix = f"{name}=".encode("ascii")
+        self._expires = not starlette_spelling
+        if starlette_spelling:
+            flags = ["httponly"] if httponly else []
+            if same_site is not None:
+                flags.append(f"samesite={same_site}")
+            if secure:
+                flags.append("secure")
+            if domain is not None:
+                flags.append(f"domain={domain}")
+            if partitioned:
+                flags.append("partitioned")
+            self._before_age = f"; path={path}".encode("ascii")
+            self._suffix = "".join("; " + flag for flag in flags).encode("ascii")
+            self._delete = (
+                self._prefix
+                + b"null"
+                + self._before_age
+                + b"; expires=Thu, 01 Jan 1970 00:00:00 GMT"
+                + self._suffix
+            )
+            return
         attributes = [f"Path={path}"]
         if domain is not None:
             attributes.append(f"Domain={domain}")
@@ -132,8 +171,7 @@ class CookieOptions:
             attributes.append(f"SameSite={same_site.capitalize()}")
         if partitioned:
             attributes.append("Partitioned")
-        # Everything but the value and the expiry is rendered once, here.
-        self._prefix = f"{name}=".encode("ascii")
+        self._before_age = b""
         self._suffix = ("; " + "; ".join(attributes)).encode("ascii")
         self._delete = (
             self._prefix + b'""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0' + self._suffix
@@ -156,7 +194,15 @@ class CookieOptions:
                 f"cookie value has characters outside RFC 6265 cookie-octets: {value!r}"
             )
         if max_age is None:
-            return self._prefix + raw + self._suffix
+            return self._prefix + raw + self._before_age + self._suffix
+        if not self._expires:
+            return b"%s%s%s; Max-Age=%d%s" % (
+                self._prefix,
+                raw,
+                self._before_age,
+                max_age,
+                self._suffix,
+            )
         expires = http_date((time.time() if now is None else now) + max_age)
         return b"%s%s; Max-Age=%d; Expires=%s%s" % (
             self._prefix,
