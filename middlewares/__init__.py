@@ -4,7 +4,15 @@ from .blocking import BlockingDetector
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
-from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
+from .offload import (
+    OffloadMiddleware,
+    PoolFullError,
+    pool_full_handler,
+    process_pool,
+    run_in_process,
+    run_in_thread,
+    thread_pool,
+)
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
     Session,
@@ -27,6 +35,7 @@ __all__ = [
     "GZipMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "PoolFullError",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",
@@ -44,6 +53,7 @@ __all__ = [
     "compose",
     "get_request_id",
     "get_session",
+    "pool_full_handler",
     "process_pool",
     "run_in_process",
     "run_in_thread",
