@@ -221,9 +221,13 @@ class CORSMiddleware:
         predicate_cache_size: How many predicate answers to keep (least recently used ones
             are dropped); 0 asks the predicate on every request.
         check_websocket_origin: Refuse WebSocket handshakes whose ``Origin`` is neither
-            allowed nor the server's own host, before the app can accept them: HTTP 403 when
-            the server supports denial responses, else a close. Handshakes without ``Origin``
-            (non-browser clients) pass.
+            allowed nor the server's own host, before the app can accept them, with a close
+            before accept, which every server answers with HTTP 403. Handshakes without
+            ``Origin`` (non-browser clients) pass.
+        websocket_denial_response: Refuse with a ``websocket.http.response`` 403 and a text
+            body instead, where the server offers that extension. Off by default: uvicorn's
+            default WebSocket stack logs an ERROR line per denial response, which lets anyone
+            flood the error logs and alerting.
         exclude_paths: Paths passed to the app untouched (see ``PathMatcher``).
 
     Raises:
@@ -236,6 +240,7 @@ class CORSMiddleware:
         "_allow_private_network",
         "_any_origin_grants",
         "_check_websocket",
+        "_denial_response",
         "_credentials",
         "_exclude",
         "_grants",
@@ -266,6 +271,7 @@ class CORSMiddleware:
         allow_origin_predicate: OriginPredicate | None = None,
         predicate_cache_size: int = 1024,
         check_websocket_origin: bool = True,
+        websocket_denial_response: bool = False,
         exclude_paths: Iterable[PathPattern] = (),
     ) -> None:
         for name, value in (
@@ -377,6 +383,7 @@ class CORSMiddleware:
             for raw in (origin.encode("latin-1") for origin in exact)
         }
         self._check_websocket = check_websocket_origin
+        self._denial_response = websocket_denial_response
         matcher = PathMatcher(exclude_paths)
         self._exclude = matcher if matcher else None
 
@@ -571,7 +578,7 @@ class CORSMiddleware:
         message = await receive()
         if message["type"] != "websocket.connect":
             return  # the client left before the handshake completed
-        if "websocket.http.response" in (scope.get("extensions") or {}):
+        if self._denial_response and "websocket.http.response" in (scope.get("extensions") or {}):
             await send(
                 {
                     "type": "websocket.http.response.start",
