@@ -240,8 +240,8 @@ class CORSMiddleware:
         "_allow_private_network",
         "_any_origin_grants",
         "_check_websocket",
-        "_denial_response",
         "_credentials",
+        "_denial_response",
         "_exclude",
         "_grants",
         "_headers",
@@ -401,7 +401,7 @@ class CORSMiddleware:
                 await self.app(scope, receive, send)
             return
         headers = scope["headers"]
-        if scope["method"] == "OPTIONS":
+        if scope.get("method") == "OPTIONS":
             # Fetch §3.2.2: a preflight is OPTIONS with Origin and Access-Control-Request-Method;
             # any other OPTIONS request is the app's. One pass collects what a preflight needs.
             origin = method = None
