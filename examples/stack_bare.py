@@ -1,6 +1,6 @@
 """The full stack on a bare ASGI callable, no framework at all.
 
-Run it with ``uvicorn examples.stack_bare:app``, then ``curl -i --compressed
+Run it with ``uvicorn examples.stack_bare:app --lifespan on``, then ``curl -i --compressed
 -H 'Origin: https://app.example.com' http://127.0.0.1:8000/``.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 
 from middlewares import (
     CompressionMiddleware,
@@ -21,7 +22,9 @@ from middlewares import (
 )
 from middlewares._types import Receive, Scope, Send
 
-SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+# In production set SESSION_SECRET, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Without it each process makes a random key: sessions end at restart, differ per worker.
+SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
 
 
 async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
