@@ -1,4 +1,5 @@
-"""The full stack on a bare ASGI callable, no framework at all.
+"""The full stack on a bare ASGI callable, no framework at all, in the order of the ordering
+page.
 
 Run it with ``uvicorn examples.stack_bare:app --lifespan on``, then ``curl -i --compressed
 -H 'Origin: https://app.example.com' http://127.0.0.1:8000/``.
@@ -14,6 +15,7 @@ from middlewares import (
     CompressionMiddleware,
     CORSMiddleware,
     Layer,
+    RequestDecompressionMiddleware,
     RequestIDMiddleware,
     SessionMiddleware,
     TimingMiddleware,
@@ -46,9 +48,10 @@ async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
 
 app = compose(
     endpoint,
-    Layer(RequestIDMiddleware),
+    Layer(RequestIDMiddleware, log_exceptions=True),
     Layer(TimingMiddleware),
     Layer(CORSMiddleware, allow_origins=["https://app.example.com"], allow_credentials=True),
     Layer(CompressionMiddleware),
+    Layer(RequestDecompressionMiddleware),
     Layer(SessionMiddleware, secret_key=SECRET),
 )
