@@ -3,9 +3,6 @@ client gets the 503 with Retry-After that OffloadMiddleware sends, not a bare 50
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +14,9 @@ from fastapi import FastAPI
 from middlewares import PoolFullError, pool_full_handler, run_in_thread
 from middlewares.offload import Pool
 
-pytestmark = pytest.mark.anyio
+from .typecheck import mypy_strict
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
@@ -64,23 +61,14 @@ async def test_without_the_handler_a_full_pool_is_a_500(busy_pool: Pool) -> None
 
 
 def test_the_handler_line_passes_mypy_strict(tmp_path: Path) -> None:
-    user_code = tmp_path / "main.py"
-    user_code.write_text(
-        textwrap.dedent(
-            """
+    checked = mypy_strict(
+        """
             from fastapi import FastAPI
             from middlewares import PoolFullError, pool_full_handler
 
             app = FastAPI()
             app.add_exception_handler(PoolFullError, pool_full_handler)
-            """
-        )
-    )
-    checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user_code)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+            """,
+        tmp_path,
     )
     assert checked.returncode == 0, checked.stdout

@@ -4,9 +4,6 @@ surface, a typed accessor, and the first-hour traps (weak keys, values JSON cann
 from __future__ import annotations
 
 import datetime
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +18,11 @@ from starlette.routing import Route
 from middlewares import Session, SessionMiddleware, get_session
 from middlewares.testing import http_scope
 
+from .typecheck import mypy_strict
+
 pytestmark = pytest.mark.anyio
 
 KEY = "a-test-key-that-is-32-bytes-long"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def site() -> Starlette:
@@ -145,10 +143,8 @@ def test_get_session_reads_a_scope_and_refuses_a_request_without_the_middleware(
 
 
 def test_get_session_passes_mypy_strict_in_user_code(tmp_path: Path) -> None:
-    user_code = tmp_path / "views.py"
-    user_code.write_text(
-        textwrap.dedent(
-            """
+    checked = mypy_strict(
+        """
             from starlette.requests import Request
             from middlewares import get_session
 
@@ -156,15 +152,8 @@ def test_get_session_passes_mypy_strict_in_user_code(tmp_path: Path) -> None:
                 session = get_session(request)
                 session.regenerate()
                 session["user"] = "ada"
-            """
-        )
-    )
-    checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user_code)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+            """,
+        tmp_path,
     )
     assert checked.returncode == 0, checked.stdout
 

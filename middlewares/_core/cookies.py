@@ -60,6 +60,23 @@ def http_date(timestamp: float) -> bytes:
     ).encode("ascii")
 
 
+# Attribute names in the order each spelling writes them after the expiry.
+_RFC_ATTRIBUTES = ("Path", "Domain", "Secure", "HttpOnly", "SameSite", "Partitioned")
+_STARLETTE_FLAGS = ("httponly", "samesite", "secure", "domain", "partitioned")
+
+
+def _render(names: tuple[str, ...], values: dict[str, str | bool | None]) -> bytes:
+    """``; Name=value`` for string values, ``; Name`` for True, nothing for False or None."""
+    parts = []
+    for name in names:
+        value = values[name.lower()]
+        if isinstance(value, str):
+            parts.append(f"; {name}={value}")
+        elif value:
+            parts.append(f"; {name}")
+    return "".join(parts).encode("ascii")
+
+
 class CookieOptions:
     """The attributes of one cookie, validated once and turned into ``Set-Cookie`` values.
 
@@ -140,18 +157,18 @@ class CookieOptions:
         # Everything but the value and the expiry is rendered once, here.
         self._prefix = f"{name}=".encode("ascii")
         self._expires = not starlette_spelling
+        values: dict[str, str | bool | None] = {
+            "path": path,
+            "domain": domain,
+            "secure": secure,
+            "httponly": httponly,
+            "samesite": same_site if starlette_spelling or same_site is None else same_site.title(),
+            "partitioned": partitioned,
+        }
         if starlette_spelling:
-            flags = ["httponly"] if httponly else []
-            if same_site is not None:
-                flags.append(f"samesite={same_site}")
-            if secure:
-                flags.append("secure")
-            if domain is not None:
-                flags.append(f"domain={domain}")
-            if partitioned:
-                flags.append("partitioned")
+            # Starlette's SessionMiddleware: path before Max-Age, the flags lower-case after it.
             self._before_age = f"; path={path}".encode("ascii")
-            self._suffix = "".join("; " + flag for flag in flags).encode("ascii")
+            self._suffix = _render(_STARLETTE_FLAGS, values)
             self._delete = (
                 self._prefix
                 + b"null"
@@ -159,23 +176,14 @@ class CookieOptions:
                 + b"; expires=Thu, 01 Jan 1970 00:00:00 GMT"
                 + self._suffix
             )
-            return
-        attributes = [f"Path={path}"]
-        if domain is not None:
-            attributes.append(f"Domain={domain}")
-        if secure:
-            attributes.append("Secure")
-        if httponly:
-            attributes.append("HttpOnly")
-        if same_site is not None:
-            attributes.append(f"SameSite={same_site.capitalize()}")
-        if partitioned:
-            attributes.append("Partitioned")
-        self._before_age = b""
-        self._suffix = ("; " + "; ".join(attributes)).encode("ascii")
-        self._delete = (
-            self._prefix + b'""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0' + self._suffix
-        )
+        else:
+            self._before_age = b""
+            self._suffix = _render(_RFC_ATTRIBUTES, values)
+            self._delete = (
+                self._prefix
+                + b'""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0'
+                + self._suffix
+            )
 
     def header(
         self, value: str | bytes, *, max_age: int | None = None, now: float | None = None
@@ -195,22 +203,10 @@ class CookieOptions:
             )
         if max_age is None:
             return self._prefix + raw + self._before_age + self._suffix
-        if not self._expires:
-            return b"%s%s%s; Max-Age=%d%s" % (
-                self._prefix,
-                raw,
-                self._before_age,
-                max_age,
-                self._suffix,
-            )
-        expires = http_date((time.time() if now is None else now) + max_age)
-        return b"%s%s; Max-Age=%d; Expires=%s%s" % (
-            self._prefix,
-            raw,
-            max_age,
-            expires,
-            self._suffix,
-        )
+        expiry = b"; Max-Age=%d" % max_age
+        if self._expires:
+            expiry += b"; Expires=" + http_date((time.time() if now is None else now) + max_age)
+        return self._prefix + raw + self._before_age + expiry + self._suffix
 
     def delete_header(self) -> bytes:
         """Build the ``Set-Cookie`` value that removes this cookie (same Path and Domain)."""
