@@ -17,7 +17,7 @@ from middlewares.testing import http_scope
 
 from .harness import Case
 
-SECRET = "benchmark-secret"
+SECRET = "benchmark-secret-of-at-least-32-bytes"
 # Each library gets its own cookie name so that one Cookie header carries all three.
 NAMES = {"middlewares": "ours", "starsessions": "starsess", "starlette": "starlette"}
 

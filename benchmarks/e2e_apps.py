@@ -63,7 +63,7 @@ def _ours() -> ASGIApp:
         Layer(TimingMiddleware),
         Layer(CORSMiddleware, allow_origins=["https://app.example.com"]),
         Layer(CompressionMiddleware, gzip_level=6),
-        Layer(SessionMiddleware, secret_key="benchmark"),
+        Layer(SessionMiddleware, secret_key="benchmark-secret-of-at-least-32-bytes"),
     )
 
 
@@ -73,7 +73,9 @@ def _peers() -> ASGIApp:
     from starlette_compress import CompressMiddleware
     from timing_asgi import TimingMiddleware
 
-    app: ASGIApp = SessionMiddleware(_reads_session, secret_key="benchmark")
+    app: ASGIApp = SessionMiddleware(
+        _reads_session, secret_key="benchmark-secret-of-at-least-32-bytes"
+    )
     app = CompressMiddleware(app, gzip_level=6)
     app = CORSMiddleware(app, allow_origins=["https://app.example.com"])
     return TimingMiddleware(app, client=_NoStatsd())  # type: ignore[no-any-return]

@@ -59,7 +59,9 @@ def make_app() -> object:
         from middlewares.sessions import SessionMiddleware
         from middlewares.stores import RedisStore
 
-        return SessionMiddleware(inner, secret_key="bench", store=RedisStore(url))
+        return SessionMiddleware(
+            inner, secret_key="benchmark-secret-of-at-least-32-bytes", store=RedisStore(url)
+        )
     from starsessions import SessionAutoloadMiddleware
     from starsessions import SessionMiddleware as StarSessions
     from starsessions.stores.redis import RedisStore as StarRedisStore

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -21,9 +22,10 @@ from starlette.routing import Route
 from middlewares.csrf import CSRFMiddleware, csrf_token, rotate_csrf_token
 from middlewares.sessions import SessionMiddleware
 
-# The same secrets on every worker, so that sessions and tokens survive restarts.
-SESSION_SECRET = os.environ.get("SESSION_SECRET", "change-me: session key")
-CSRF_SECRET = os.environ.get("CSRF_SECRET", "change-me: csrf key")
+# The same secrets on every worker, so that sessions and tokens survive restarts. Make each with
+# python -c "import secrets; print(secrets.token_urlsafe(32))"; unset, a key per process is drawn.
+SESSION_SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
+CSRF_SECRET = os.environ.get("CSRF_SECRET") or secrets.token_urlsafe(32)
 
 PAGE = """<!doctype html><title>Transfer</title>
 <p>Signed in as {user}.</p>

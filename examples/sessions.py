@@ -1,8 +1,9 @@
 """A shop with sessions: a cart anyone can fill, a login that rotates the session id, a logout
 that really ends it. Sessions live in Redis when ``REDIS_URL`` is set, else in memory.
 
-Run it with ``uvicorn examples.sessions:app`` (or ``REDIS_URL=redis://127.0.0.1:6379/0 uvicorn
-examples.sessions:app --workers 4``), then:
+Run it with ``uvicorn examples.sessions:app --lifespan on`` (or ``SESSION_SECRETS=...
+REDIS_URL=redis://127.0.0.1:6379/0 uvicorn examples.sessions:app --lifespan on --workers 4``),
+then:
 
     curl -c jar -b jar -X POST http://127.0.0.1:8000/cart/apple
     curl -c jar -b jar -X POST http://127.0.0.1:8000/login/ada
@@ -12,6 +13,7 @@ examples.sessions:app --workers 4``), then:
 from __future__ import annotations
 
 import os
+import secrets
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,16 +21,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from middlewares.sessions import SessionMiddleware
+from middlewares.sessions import SessionMiddleware, get_session
 from middlewares.stores import MemoryStore, RedisStore
 
 REDIS_URL = os.environ.get("REDIS_URL")
 # Keys newest first: add a new key in front, drop the old one after max_age (14 days).
-SECRET_KEYS = os.environ.get("SESSION_SECRETS", "change-me").split(",")
+# In production set SESSION_SECRETS, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Without it each process makes a random key: sessions end at restart, differ per worker.
+SECRET_KEYS = os.environ.get("SESSION_SECRETS", secrets.token_urlsafe(32)).split(",")
 
 
 async def home(request: Request) -> JSONResponse:
-    session = request.session
+    session = get_session(request)  # typed: request.session is a plain dict to mypy
     return JSONResponse({"user": session.get("user"), "cart": session.get("cart", [])})
 
 
@@ -39,9 +43,10 @@ async def add_to_cart(request: Request) -> JSONResponse:
 
 
 async def login(request: Request) -> JSONResponse:
-    request.session.regenerate()  # a new id on privilege change; the old one is deleted
-    request.session["user"] = request.path_params["name"]
-    return JSONResponse({"user": request.session["user"]})
+    session = get_session(request)
+    session.regenerate()  # a new id on privilege change; the old one is deleted
+    session["user"] = request.path_params["name"]
+    return JSONResponse({"user": session["user"]})
 
 
 async def logout(request: Request) -> JSONResponse:

@@ -1,6 +1,7 @@
-"""The full stack on a bare ASGI callable, no framework at all.
+"""The full stack on a bare ASGI callable, no framework at all, in the order of the ordering
+page.
 
-Run it with ``uvicorn examples.stack_bare:app``, then ``curl -i --compressed
+Run it with ``uvicorn examples.stack_bare:app --lifespan on``, then ``curl -i --compressed
 -H 'Origin: https://app.example.com' http://127.0.0.1:8000/``.
 """
 
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 
 from middlewares import (
     CompressionMiddleware,
     CORSMiddleware,
     Layer,
+    RequestDecompressionMiddleware,
     RequestIDMiddleware,
     SessionMiddleware,
     TimingMiddleware,
@@ -21,7 +24,9 @@ from middlewares import (
 )
 from middlewares._types import Receive, Scope, Send
 
-SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+# In production set SESSION_SECRET, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Without it each process makes a random key: sessions end at restart, differ per worker.
+SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
 
 
 async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
@@ -43,9 +48,10 @@ async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
 
 app = compose(
     endpoint,
-    Layer(RequestIDMiddleware),
+    Layer(RequestIDMiddleware, log_exceptions=True),
     Layer(TimingMiddleware),
     Layer(CORSMiddleware, allow_origins=["https://app.example.com"], allow_credentials=True),
     Layer(CompressionMiddleware),
+    Layer(RequestDecompressionMiddleware),
     Layer(SessionMiddleware, secret_key=SECRET),
 )

@@ -1,12 +1,13 @@
 """The full stack around Django's ASGI handler, configured inline so the file runs alone.
 Django's own session framework is not involved: views read ``request.scope["session"]``.
 
-Run it with ``uvicorn examples.stack_django:app``.
+Run it with ``uvicorn examples.stack_django:app --lifespan on``.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 
 import django
 from django.conf import settings
@@ -38,7 +39,9 @@ from middlewares import (
     timing,
 )
 
-SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+# In production set SESSION_SECRET, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Without it each process makes a random key: sessions end at restart, differ per worker.
+SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
 
 
 async def home(request: HttpRequest) -> JsonResponse:

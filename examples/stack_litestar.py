@@ -1,12 +1,14 @@
 """The full stack in a Litestar app: ``DefineMiddleware`` passes the app by keyword, and the
 list runs outermost first. ``request.session`` reads the session this library loads.
 
-Run it with ``uvicorn examples.stack_litestar:app``.
+Run it with ``uvicorn examples.stack_litestar:app --lifespan on`` (Litestar builds its middleware
+when the app is created, so a bad argument fails at import whatever the lifespan mode).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from litestar import Litestar, Request, get
@@ -22,7 +24,9 @@ from middlewares import (
     timing,
 )
 
-SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+# In production set SESSION_SECRET, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Without it each process makes a random key: sessions end at restart, differ per worker.
+SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
 
 
 @get("/")

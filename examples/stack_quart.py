@@ -1,12 +1,13 @@
 """The full stack around a Quart app. Quart's own ``session`` is a separate mechanism; this
 library's session is ``request.scope["session"]``.
 
-Run it with ``uvicorn examples.stack_quart:app``.
+Run it with ``uvicorn examples.stack_quart:app --lifespan on``.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from quart import Quart, request
@@ -23,7 +24,9 @@ from middlewares import (
     timing,
 )
 
-SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+# In production set SESSION_SECRET, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Without it each process makes a random key: sessions end at restart, differ per worker.
+SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
 
 quart_app = Quart(__name__)
 

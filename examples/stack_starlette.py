@@ -1,11 +1,14 @@
 """The full stack in a Starlette app, listed outermost first in ``middleware=[...]``.
 
-Run it with ``uvicorn examples.stack_starlette:app``.
+Run it with ``uvicorn examples.stack_starlette:app --lifespan on``: then a
+bad middleware argument stops the server at start-up; without it, the framework builds its
+middleware stack on the first request and every request fails with a 500.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,18 +23,22 @@ from middlewares import (
     SessionMiddleware,
     TimingMiddleware,
     get_request_id,
+    get_session,
     timing,
 )
 
-SECRET = os.environ.get("SESSION_SECRET", "change-me: a long random string")
+# In production set SESSION_SECRET, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
+# Without it each process makes a random key: sessions end at restart, differ per worker.
+SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
 
 
 async def home(request: Request) -> JSONResponse:
     with timing("work", desc="counting"):
-        request.session["visits"] = request.session.get("visits", 0) + 1
+        session = get_session(request)
+        session["visits"] = session.get("visits", 0) + 1
     return JSONResponse(
         {
-            "visits": request.session["visits"],
+            "visits": session["visits"],
             "request_id": get_request_id(),
             "items": list(range(200)),
         }

@@ -5,7 +5,15 @@ from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
 from .csrf import CSRFMiddleware, csrf_token, rotate_csrf_token
-from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
+from .offload import (
+    OffloadMiddleware,
+    PoolFullError,
+    pool_full_handler,
+    process_pool,
+    run_in_process,
+    run_in_thread,
+    thread_pool,
+)
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
     Session,
@@ -14,6 +22,7 @@ from .sessions import (
     SessionMiddleware,
     SessionStore,
     SessionStoreError,
+    get_session,
 )
 from .timing import RequestTiming, TimingMiddleware, add_timing, timing
 from .wsgi import WSGIMiddleware
@@ -28,6 +37,7 @@ __all__ = [
     "GZipMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "PoolFullError",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",
@@ -45,6 +55,8 @@ __all__ = [
     "compose",
     "csrf_token",
     "get_request_id",
+    "get_session",
+    "pool_full_handler",
     "process_pool",
     "rotate_csrf_token",
     "run_in_process",

@@ -27,6 +27,7 @@ from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
     "DEFAULT_EXCLUDED_CONTENT_TYPES",
+    "DEFAULT_GZIP_EXCLUDED_CONTENT_TYPES",
     "DEFAULT_STREAMING_CONTENT_TYPES",
     "CompressionMiddleware",
     "GZipMiddleware",
@@ -60,6 +61,8 @@ DEFAULT_EXCLUDED_CONTENT_TYPES = (
     "image/webp",
     "video/*",
 )
+#: `GZipMiddleware`'s default, as Starlette's: server-sent events are not compressed either.
+DEFAULT_GZIP_EXCLUDED_CONTENT_TYPES = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "text/event-stream")
 #: Media types whose every message is an event the client waits for: headers go out at once and
 #: each body message is compressed and flushed on its own, whatever ``minimum_size`` says.
 DEFAULT_STREAMING_CONTENT_TYPES = (
@@ -79,9 +82,14 @@ _NO_CONTENT = frozenset({204, 205, 304})
 _THREAD_MINIMUM_SIZE = 64 * 1024
 # Request bodies are handed to the app in pieces of at most this many decoded bytes.
 _DECODE_CHUNK = 64 * 1024
+# A one-shot body is handed to the server in messages of at most this many bytes, so the server
+# never holds a second full copy of a large body in its write buffer.
+_SEND_CHUNK = 64 * 1024
 # max_ratio is enforced once this many bytes were decoded: small bodies of repeated bytes
 # legitimately shrink more than any sane ratio.
 _RATIO_FLOOR = 1024 * 1024
+
+_ALIASES = {b"x-gzip": b"gzip"}
 
 _limiter: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
     "middlewares.compression.limiter"
@@ -324,11 +332,19 @@ class CompressionMiddleware:
         brotli_quality: Brotli quality, 0 (fastest) to 11 (smallest). Defaults to 4.
         zstd_level: Zstandard level, 1 (fastest) to 22 (smallest); the window stays at 8 MB or
             less at every level (RFC 9659). Defaults to 3.
+        gzip: False turns gzip off, as starlette-compress's argument. Defaults to True.
+        brotli: False turns br off, as starlette-compress's argument. Defaults to True.
+        zstd: False turns zstd off (and needs no zstd module), as starlette-compress's
+            argument. Defaults to True.
+        remove_accept_encoding: Drop ``Accept-Encoding`` from the scope the app sees, so an
+            inner layer or the app cannot encode the body a second time. Defaults to False.
         exclude_content_types: Media types never encoded (``"image/png"``, ``"video/*"``);
             ``application/grpc`` also covers ``application/grpc+proto``. Defaults to
             `DEFAULT_EXCLUDED_CONTENT_TYPES`.
-        streaming_content_types: Media types sent with their headers at once and flushed per
-            message whatever their size. Defaults to `DEFAULT_STREAMING_CONTENT_TYPES`.
+        streaming_content_types: Media types flushed per message whatever their size; their
+            start waits only for the first body message, which tells a one-shot body (encoded
+            whole, with ``Content-Length``) from a stream and a file sent by pathsend (left
+            unencoded). Defaults to `DEFAULT_STREAMING_CONTENT_TYPES`.
         exclude_paths: Request paths never encoded: ``"/health"``, ``"/files/*"`` or a compiled
             regex (see `PathMatcher`). Defaults to none.
         thread_minimum_size: Chunks at least this many bytes are compressed in a worker thread.
@@ -350,6 +366,7 @@ class CompressionMiddleware:
         "_limiter",
         "_minimum_size",
         "_preference",
+        "_remove_accept_encoding",
         "_streaming",
         "_thread_minimum_size",
         "app",
@@ -364,16 +381,24 @@ class CompressionMiddleware:
         gzip_level: int = 6,
         brotli_quality: int = 4,
         zstd_level: int = 3,
+        gzip: bool = True,
+        brotli: bool = True,
+        zstd: bool = True,
+        remove_accept_encoding: bool = False,
         exclude_content_types: Iterable[str] = DEFAULT_EXCLUDED_CONTENT_TYPES,
         streaming_content_types: Iterable[str] = DEFAULT_STREAMING_CONTENT_TYPES,
         exclude_paths: Iterable[PathPattern] = (),
         thread_minimum_size: int = _THREAD_MINIMUM_SIZE,
         thread_limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
+        if not isinstance(encodings, (str, bytes)):
+            enabled = {"gzip": gzip, "br": brotli, "zstd": zstd}
+            encodings = [coding for coding in encodings if enabled.get(coding, True)]
         self._init(
             app,
             minimum_size=minimum_size,
             encodings=encodings,
+            remove_accept_encoding=remove_accept_encoding,
             levels={"gzip": gzip_level, "br": brotli_quality, "zstd": zstd_level},
             level_arguments={"gzip": "gzip_level", "br": "brotli_quality", "zstd": "zstd_level"},
             exclude_content_types=exclude_content_types,
@@ -389,6 +414,7 @@ class CompressionMiddleware:
         *,
         minimum_size: int,
         encodings: Sequence[str],
+        remove_accept_encoding: bool = False,
         levels: dict[str, int],
         level_arguments: dict[str, str],
         exclude_content_types: Iterable[str],
@@ -408,6 +434,7 @@ class CompressionMiddleware:
         matcher = PathMatcher(exclude_paths)
         self._exclude_paths = matcher if matcher else None
         self._limiter = thread_limiter
+        self._remove_accept_encoding = remove_accept_encoding
 
     async def _run(self, work: Callable[[bytes], bytes], data: bytes) -> bytes:
         # Compressing a big chunk inline would stall every other request on this loop. Every
@@ -424,16 +451,22 @@ class CompressionMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        request_headers = scope["headers"]
         extensions = scope.get("extensions")
         if (
             extensions
             and _ZEROCOPYSEND in extensions
-            and self._negotiate(scope["headers"]) is not None
+            and self._negotiate(request_headers) is not None
         ):
             # A file sent by zero-copy would bypass the encoder once Content-Encoding is set.
             scope = {
                 **scope,
                 "extensions": {k: v for k, v in extensions.items() if k != _ZEROCOPYSEND},
+            }
+        if self._remove_accept_encoding:
+            scope = {
+                **scope,
+                "headers": [(k, v) for k, v in request_headers if k != b"accept-encoding"],
             }
         forwarding = False  # the response goes out as the app sends it
         encoding: _Encoding | None = None  # once a response is being encoded
@@ -462,19 +495,18 @@ class CompressionMiddleware:
                 forwarding = True
                 return send(message)
             # Accept-Encoding is only read for a response that could be encoded.
-            codec = self._negotiate(scope["headers"])
+            codec = self._negotiate(request_headers)
             if codec is None:
                 forwarding = True
                 return send(_identity_start(message))
-            if scope["method"] == "HEAD":
+            if scope.get("method") == "HEAD":
                 # RFC 9110 §9.3.2: HEAD gets the header fields GET would; GET's encoded length
                 # is unknown without the body, so Content-Length goes.
                 forwarding = True
                 return send(_encoded_start(message, codec.name, None))
-            if plan == _STREAM:
-                encoding = _Encoding(self, send, codec, message, length, codec.encoder())
-                return send(_encoded_start(message, codec.name, None))
-            encoding = _Encoding(self, send, codec, message, length, None)
+            # The start waits for the first body message: only then is it known whether the body
+            # is one message, a stream, or a file sent by pathsend that must stay unencoded.
+            encoding = _Encoding(self, send, codec, message, length, plan == _STREAM)
             return _held()
 
         await self.app(scope, receive, send_with_compression)
@@ -497,11 +529,11 @@ class _Encoding:
         "_codec",
         "_done",
         "_encoder",
-        "_holding",
         "_length",
         "_owner",
         "_send",
         "_start",
+        "_streaming",
     )
 
     def __init__(
@@ -511,15 +543,15 @@ class _Encoding:
         codec: Codec,
         start: Message,
         length: int | None,
-        encoder: Encoder | None,
+        streaming: bool,
     ) -> None:
         self._owner = owner
         self._send = send
         self._codec = codec
         self._start = start
-        self._holding = encoder is None  # the start waits until the body decides
         self._length = length
-        self._encoder = encoder
+        self._streaming = streaming  # a streaming media type: no look-ahead, flush each message
+        self._encoder: Encoder | None = None
         self._buffered: list[bytes] = []
         self._done = False  # the rest goes out as the app sends it
 
@@ -530,11 +562,12 @@ class _Encoding:
             return
         codec = self._codec
         if message["type"] != "http.response.body":
-            if self._holding:
+            if self._encoder is None:
                 # pathsend, or a message this middleware does not know: the body is not ours
-                # to encode; whatever was held goes out first, unencoded.
-                self._holding, self._done = False, True
-                await send(_identity_start(self._start))
+                # to encode, so the start goes out as the app sent it, and whatever was held
+                # after it.
+                self._done = True
+                await send(self._start)
                 if self._buffered:
                     chunk = b"".join(self._buffered)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -560,19 +593,19 @@ class _Encoding:
             buffered.append(body)
             body = b"".join(buffered)
             buffered.clear()
-        minimum_size = self._owner._minimum_size
+        minimum_size = 0 if self._streaming else self._owner._minimum_size
         if more_body:
             if len(body) < minimum_size:
                 # A bounded look-ahead: hold at most minimum_size bytes before deciding.
                 buffered.append(body)
                 return
             self._encoder = encoder = codec.encoder(self._length)
-            chunk = await run(encoder.compress, body)
-            self._holding = False
+            chunk = await run(encoder.compress, body) if body else b""
             await send(_encoded_start(held, codec.name, None))
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
             return
-        self._holding, self._done = False, True
+        self._done = True
         if len(body) < minimum_size:
             # Never encoded whatever the client accepts: the start goes out as the app sent it,
             # without Vary, as when its Content-Length already said the body was small.
@@ -582,10 +615,27 @@ class _Encoding:
             if len(compressed) < len(body):
                 size = None if held.get("trailers", False) else len(compressed)
                 await send(_encoded_start(held, codec.name, size))
-                await send({"type": "http.response.body", "body": compressed})
+                await _send_bounded(send, compressed)
                 return
             await send(_identity_start(held))
+        await _send_bounded(send, body)
+
+
+async def _send_bounded(send: Send, body: bytes) -> None:
+    """Send the last ``body`` of a response in messages of at most ``_SEND_CHUNK`` bytes."""
+    if len(body) <= _SEND_CHUNK:
         await send({"type": "http.response.body", "body": body})
+        return
+    view = memoryview(body)
+    for offset in range(0, len(body), _SEND_CHUNK):
+        end = offset + _SEND_CHUNK
+        await send(
+            {
+                "type": "http.response.body",
+                "body": bytes(view[offset:end]),
+                "more_body": end < len(body),
+            }
+        )
 
 
 async def _held() -> None:
@@ -605,8 +655,9 @@ class GZipMiddleware(CompressionMiddleware):
     """Encode response bodies with gzip: a drop-in for Starlette's ``GZipMiddleware``.
 
     The same engine as `CompressionMiddleware` restricted to gzip, with Starlette's argument
-    names and defaults: q-values are honoured (``gzip;q=0`` means no), streams are flushed per
-    message and SSE is encoded event by event instead of excluded.
+    names and defaults: q-values are honoured (``gzip;q=0`` means no) and streams are flushed
+    per message. Server-sent events are excluded, as Starlette excludes them; to encode them
+    event by event, use `CompressionMiddleware` or pass ``exclude_content_types``.
 
     Args:
         app: The ASGI application to wrap.
@@ -615,9 +666,9 @@ class GZipMiddleware(CompressionMiddleware):
         thread_minimum_size: Chunks at least this many bytes are compressed in a worker thread.
             Defaults to 131072, as Starlette's.
         exclude_content_types: Media types never encoded. Defaults to
-            `DEFAULT_EXCLUDED_CONTENT_TYPES`.
-        streaming_content_types: Media types sent with their headers at once and flushed per
-            message whatever their size. Defaults to `DEFAULT_STREAMING_CONTENT_TYPES`.
+            `DEFAULT_GZIP_EXCLUDED_CONTENT_TYPES` (``text/event-stream`` included).
+        streaming_content_types: Media types flushed per message whatever their size.
+            Defaults to `DEFAULT_STREAMING_CONTENT_TYPES`.
         exclude_paths: Request paths never encoded. Defaults to none.
         thread_limiter: Bounds how many chunks are compressed in threads at once; defaults to
             one limiter per event loop with one token per CPU core.
@@ -636,7 +687,7 @@ class GZipMiddleware(CompressionMiddleware):
         minimum_size: int = 500,
         compresslevel: int = 9,
         thread_minimum_size: int = 128 * 1024,
-        exclude_content_types: Iterable[str] = DEFAULT_EXCLUDED_CONTENT_TYPES,
+        exclude_content_types: Iterable[str] = DEFAULT_GZIP_EXCLUDED_CONTENT_TYPES,
         streaming_content_types: Iterable[str] = DEFAULT_STREAMING_CONTENT_TYPES,
         exclude_paths: Iterable[PathPattern] = (),
         thread_limiter: anyio.CapacityLimiter | None = None,
@@ -714,8 +765,9 @@ class RequestDecompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # RFC 9110 §8.4.1.3: x-gzip is gzip, in Content-Encoding as in Accept-Encoding.
         codings = [c.lower() for c in get_list(scope["headers"], b"content-encoding")]
-        codings = [c for c in codings if c != b"identity"]
+        codings = [_ALIASES.get(c, c) for c in codings if c != b"identity"]
         if not codings:
             await self.app(scope, receive, send)
             return
@@ -761,7 +813,7 @@ class RequestDecompressionMiddleware:
             while True:
                 if decoder.needs_input:
                     if upstream_done:
-                        if not decoder.finished:
+                        if not decoder.finished and encoded:
                             return reject(400, "Truncated request body")
                         return {"type": "http.request", "body": b"", "more_body": False}
                     message = await receive()
@@ -780,7 +832,8 @@ class RequestDecompressionMiddleware:
                 if decoded > max_size or (decoded > _RATIO_FLOOR and decoded > max_ratio * encoded):
                     return reject(413, "Content Too Large")
                 if upstream_done and decoder.needs_input:
-                    if not decoder.finished:
+                    # An empty body is an empty body, whatever its declared coding.
+                    if not decoder.finished and encoded:
                         return reject(400, "Truncated request body")
                     return {"type": "http.request", "body": chunk, "more_body": False}
                 if chunk:

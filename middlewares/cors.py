@@ -144,9 +144,13 @@ class CORSMiddleware:
         predicate_cache_size: How many predicate answers to keep (least recently used ones
             are dropped); 0 asks the predicate on every request.
         check_websocket_origin: Refuse WebSocket handshakes whose ``Origin`` is neither
-            allowed nor the server's own host, before the app can accept them: HTTP 403 when
-            the server supports denial responses, else a close. Handshakes without ``Origin``
-            (non-browser clients) pass.
+            allowed nor the server's own host, before the app can accept them, with a close
+            before accept, which every server answers with HTTP 403. Handshakes without
+            ``Origin`` (non-browser clients) pass.
+        websocket_denial_response: Refuse with a ``websocket.http.response`` 403 and a text
+            body instead, where the server offers that extension. Off by default: uvicorn's
+            default WebSocket stack logs an ERROR line per denial response, which lets anyone
+            flood the error logs and alerting.
         exclude_paths: Paths passed to the app untouched (see ``PathMatcher``).
 
     Raises:
@@ -160,6 +164,7 @@ class CORSMiddleware:
         "_any_origin_grants",
         "_check_websocket",
         "_credentials",
+        "_denial_response",
         "_exclude",
         "_grants",
         "_headers",
@@ -189,6 +194,7 @@ class CORSMiddleware:
         allow_origin_predicate: OriginPredicate | None = None,
         predicate_cache_size: int = 1024,
         check_websocket_origin: bool = True,
+        websocket_denial_response: bool = False,
         exclude_paths: Iterable[PathPattern] = (),
     ) -> None:
         for name, value in (
@@ -300,6 +306,7 @@ class CORSMiddleware:
             for raw in (origin.encode("latin-1") for origin in exact)
         }
         self._check_websocket = check_websocket_origin
+        self._denial_response = websocket_denial_response
         matcher = PathMatcher(exclude_paths)
         self._exclude = matcher if matcher else None
 
@@ -317,7 +324,7 @@ class CORSMiddleware:
                 await self.app(scope, receive, send)
             return
         headers = scope["headers"]
-        if scope["method"] == "OPTIONS":
+        if scope.get("method") == "OPTIONS":
             # Fetch §3.2.2: a preflight is OPTIONS with Origin and Access-Control-Request-Method;
             # any other OPTIONS request is the app's. One pass collects what a preflight needs.
             origin = method = None
@@ -491,7 +498,9 @@ class CORSMiddleware:
             logger.debug(
                 "CORS: WebSocket handshake from origin %r refused", origin.decode("latin-1")
             )
-        await refuse_handshake(scope, receive, send, 403, _WEBSOCKET_REFUSED)
+        await refuse_handshake(
+            scope, receive, send, 403, _WEBSOCKET_REFUSED, denial_response=self._denial_response
+        )
 
 
 def same_host(origin: bytes, host: bytes | None) -> bool:

@@ -206,6 +206,11 @@ class CSRFMiddleware:
             plain text.
         check_websocket: Check WebSocket handshakes too (cross-site WebSocket hijacking).
             Defaults to True.
+        websocket_denial_response: Refuse a handshake with a 403 denial response carrying the
+            reason, where the server offers the extension, instead of a close before accept
+            (which every server answers with a bare 403). Off by default: uvicorn's default
+            WebSocket stack logs an ERROR line per denial response, which a hostile page could
+            use to flood alerting.
 
     Raises:
         ValueError: an invalid origin, method, header or field name, size, policy, or tokens
@@ -215,6 +220,7 @@ class CSRFMiddleware:
 
     __slots__ = (
         "_check_websocket",
+        "_denial_response",
         "_exclude",
         "_field",
         "_header",
@@ -247,6 +253,7 @@ class CSRFMiddleware:
         max_body_size: int = 10 * 1024 * 1024,
         problem_details: bool = False,
         check_websocket: bool = True,
+        websocket_denial_response: bool = False,
     ) -> None:
         for name, value in (("trusted_origins", trusted_origins), ("safe_methods", safe_methods)):
             if isinstance(value, (str, bytes)):
@@ -315,11 +322,12 @@ class CSRFMiddleware:
         self._max_body = max_body_size
         self._problem = problem_details
         self._check_websocket = check_websocket
+        self._denial_response = websocket_denial_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if scope["method"] in self._safe:
+            if scope.get("method", "GET") in self._safe:
                 if self._tokens is not None:
                     scope[SCOPE_KEY] = self._tokens
                 await self.app(scope, receive, send)
@@ -472,7 +480,15 @@ class CSRFMiddleware:
             body = text.encode("ascii")
             content_type = b"text/plain; charset=utf-8"
         if scope["type"] == "websocket":
-            await refuse_handshake(scope, receive, send, 403, body, content_type=content_type)
+            await refuse_handshake(
+                scope,
+                receive,
+                send,
+                403,
+                body,
+                content_type=content_type,
+                denial_response=self._denial_response,
+            )
             return
         await send_response(send, 403, [_VARY], body, content_type=content_type)
 

@@ -34,6 +34,7 @@ __all__ = [
     "Pool",
     "PoolFullError",
     "PoolStats",
+    "pool_full_handler",
     "process_pool",
     "run_in_process",
     "run_in_thread",
@@ -52,6 +53,26 @@ class ClientDisconnected(OSError):
 
 class PoolFullError(RuntimeError):
     """Every worker of a pool is busy and its queue is full."""
+
+
+_SERVICE_UNAVAILABLE = b"Service Unavailable"
+_RETRY_AFTER = (b"retry-after", b"1")
+
+
+async def pool_full_handler(request: Any, exc: Exception) -> Any:
+    """Answer a `PoolFullError` from `run_in_thread` or `run_in_process` as `OffloadMiddleware`
+    answers a full pool: ``503 Service Unavailable`` with ``Retry-After: 1``, instead of a 500.
+
+    For Starlette and FastAPI, one line:
+    ``app.add_exception_handler(PoolFullError, pool_full_handler)``. Starlette calls the
+    returned object as an ASGI app, so no framework ``Response`` is needed here.
+    """
+    return _answer_pool_full
+
+
+async def _answer_pool_full(scope: Scope, receive: Receive, send: Send) -> None:
+    # RFC 9110 §15.6.4: 503 with Retry-After for a temporary overload.
+    await send_response(send, 503, [_RETRY_AFTER], _SERVICE_UNAVAILABLE)
 
 
 def threadsafe_caller() -> Callable[..., None]:

@@ -153,6 +153,9 @@ class RequestIDMiddleware:
         update_request_header: Also write the id into the request's ``header_name`` when it
             was generated, so code reading the request header never sees a rejected value.
             Defaults to True.
+        log_exceptions: Log an exception escaping the app, with its traceback, on the
+            ``middlewares.request_id`` logger before re-raising it: the traceback the server
+            logs runs outside the request and carries no id. Defaults to False.
 
     Raises:
         ValueError: ``header_name`` is not a token, a trusted proxy is not an address or
@@ -163,6 +166,7 @@ class RequestIDMiddleware:
     __slots__ = (
         "_default_validator",
         "_generator",
+        "_log_exceptions",
         "_name",
         "_trust",
         "_update",
@@ -179,6 +183,7 @@ class RequestIDMiddleware:
         validator: Callable[[str], bool] = is_valid_request_id,
         trusted_proxies: Iterable[str] | None = None,
         update_request_header: bool = True,
+        log_exceptions: bool = False,
     ) -> None:
         if not isinstance(header_name, str) or not is_token(header_name):
             raise ValueError(f"header_name must be an HTTP token, got {header_name!r}")
@@ -198,6 +203,7 @@ class RequestIDMiddleware:
         self._default_validator = validator is is_valid_request_id
         self._trust = None if trusted_proxies is None else _Trust(trusted_proxies)
         self._update = update_request_header
+        self._log_exceptions = log_exceptions
 
     def choose(self, raw: bytes | None) -> str:
         """Return the incoming id ``raw`` when it passes the validator, else a new id."""
@@ -248,6 +254,16 @@ class RequestIDMiddleware:
 
         try:
             await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            if self._log_exceptions:
+                # Still inside the request: RequestIDFilter puts the id on this record too.
+                logger.exception(
+                    "unhandled exception in %s %s (request id %s)",
+                    scope.get("method", "WEBSOCKET" if scope["type"] == "websocket" else "GET"),
+                    scope.get("path", ""),
+                    ident,
+                )
+            raise
         finally:
             request_id.reset(token)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any, Literal, Protocol
 
@@ -23,6 +24,7 @@ __all__ = [
     "SessionMiddleware",
     "SessionStore",
     "SessionStoreError",
+    "get_session",
 ]
 
 Clock = Callable[[], float]
@@ -35,6 +37,10 @@ COOKIE_LIMIT = 4096
 #: How long a session lives on the server after its last write when ``max_age`` is None (a
 #: browser-session cookie): the browser may keep such a cookie for weeks, the server does not.
 DEFAULT_LIFETIME = 14 * 24 * 3600
+#: Keys shorter than this many bytes draw a warning: HMAC-SHA256 keys should have at least the
+#: hash's 32 bytes of entropy (RFC 2104 §3), and "change-me" can be guessed offline from one
+#: cookie.
+MINIMUM_KEY_SIZE = 32
 _EMPTY = b"{}"
 _OWS = b" \t"
 
@@ -111,9 +117,11 @@ def new_session_id() -> str:
 class Session(dict[str, Any]):
     """The session of one request: a ``dict`` that remembers whether the app looked at it.
 
-    ``request.session`` in Starlette and FastAPI returns this object. Any JSON-serialisable
-    value may be stored; changes, nested ones included, are found by comparing the serialised
-    content at response time, so there is nothing to flag by hand.
+    ``request.session`` in Starlette and FastAPI returns this object (`get_session` gives it
+    with its type). Any JSON-serialisable value may be stored; changes, nested ones included,
+    are found by comparing the serialised content at response time, so there is nothing to
+    flag by hand. Starlette's public surface is kept: ``Session({"user": 1})``, ``accessed``,
+    ``modified`` and ``mark_modified()``.
     """
 
     # Class-level defaults, not __init__: a fresh session is a plain C-level dict creation.
@@ -139,6 +147,26 @@ class Session(dict[str, Any]):
         if self._next_id is None and self._id_factory is not None:
             self._next_id = self._id_factory()
         return self._next_id
+
+    @property
+    def modified(self) -> bool:
+        """Whether the session will be saved: its content changed (nested changes included) or
+        `mark_modified` was called. Setting it to True is `mark_modified`, as in Starlette."""
+        if self._forced:
+            return True
+        if not self._touched:
+            return False
+        try:
+            return _serialise(self) != self._baseline
+        except TypeError:
+            return True  # something new that cannot be stored: saving it will say so
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        if value:
+            self.mark_modified()
+        else:
+            self._forced = False
 
     def mark_accessed(self) -> None:
         """Record that the response depends on the session (adds ``Vary: Cookie``)."""
@@ -238,6 +266,52 @@ class Session(dict[str, Any]):
 
     def __repr__(self) -> str:
         return f"Session({dict.__repr__(self)})"
+
+
+def _serialise(session: Session) -> bytes:
+    """The session's content as stored, or a TypeError naming the key that cannot be."""
+    content = dict.copy(session)
+    try:
+        return _encode_json(content).encode("ascii")
+    except (TypeError, ValueError) as error:
+        key = next((k for k, v in content.items() if not _encodes({k: v})), None)
+        raise TypeError(
+            f"session[{key!r}] cannot be stored: {error}; sessions hold what JSON can encode "
+            "(str, int, float, bool, None, and lists and dicts of them with str keys)"
+        ) from error
+
+
+def _encodes(value: Any) -> bool:
+    try:
+        _encode_json(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class _Connection(Protocol):
+    @property
+    def scope(self) -> Mapping[str, Any]: ...
+
+
+def get_session(connection: _Connection | Mapping[str, Any]) -> Session:
+    """The `Session` of a request, typed: ``get_session(request).regenerate()`` passes
+    ``mypy --strict`` where ``request.session`` (typed as a dict by Starlette) does not.
+
+    Args:
+        connection: A Starlette, FastAPI or Litestar request or WebSocket (anything with a
+            ``scope``), or an ASGI scope.
+
+    Raises:
+        RuntimeError: `SessionMiddleware` does not wrap the app that got the request.
+    """
+    scope = connection if isinstance(connection, Mapping) else connection.scope
+    session = scope.get("session")
+    if not isinstance(session, Session):
+        raise RuntimeError(
+            "no session in this request: wrap the app in middlewares.SessionMiddleware"
+        )
+    return session
 
 
 def decide(
@@ -442,7 +516,16 @@ class SessionMiddleware:
             )
         if not isinstance(secret_key, (str, bytes, list, tuple)):
             secret_key = str(secret_key)  # starlette.datastructures.Secret and friends
-        self._ring = KeyRing(secrets_from("secret_key", secret_key), salt=b"middlewares.sessions")
+        keys = secrets_from("secret_key", secret_key)
+        if any(len(key) < MINIMUM_KEY_SIZE for key in keys):
+            warnings.warn(
+                f"secret_key has a key shorter than {MINIMUM_KEY_SIZE} bytes: anyone holding one "
+                "session cookie can guess it offline and forge sessions. Generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._ring = KeyRing(keys, salt=b"middlewares.sessions")
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int)):
             raise ValueError(f"max_age must be a number of seconds or None, got {max_age!r}")
         if same_site is None:
@@ -455,6 +538,9 @@ class SessionMiddleware:
             httponly=True,
             same_site=same_site,
             partitioned=partitioned,
+            # Users' tests compare Set-Cookie strings with Starlette's; Max-Age alone is what
+            # every browser in use honours (RFC 6265 §5.3: it wins over Expires anyway).
+            starlette_spelling=True,
         )
         for name, value in (
             ("idle_timeout", idle_timeout),
@@ -622,11 +708,7 @@ class SessionMiddleware:
 
     def _pending(self, session: Session, rolling: int | None) -> tuple[bytes, Action]:
         """The session's content as it stands, and what saving it takes."""
-        content = (
-            _encode_json(dict.copy(session)).encode("ascii")
-            if session._touched
-            else session._baseline
-        )
+        content = _serialise(session) if session._touched else session._baseline
         return content, self._action(session, content, rolling)
 
     def _respond_with_cookie(self, session: Session, message: Message, *, vary: bool) -> Message:

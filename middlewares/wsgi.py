@@ -390,7 +390,7 @@ class FileWrapper:
 class _Responder:
     """Runs the WSGI app on a worker thread and turns its output into ASGI messages."""
 
-    __slots__ = ("_app", "_environ", "_headers", "_outbox", "_sent_start", "_start")
+    __slots__ = ("_app", "_environ", "_error", "_headers", "_outbox", "_sent_start", "_start")
 
     def __init__(self, outbox: _Outbox, environ: Environ, app: WSGIApp) -> None:
         self._outbox = outbox
@@ -398,6 +398,10 @@ class _Responder:
         self._app = app
         self._start: Message | None = None
         self._sent_start = False
+        # The error the app reported through start_response's exc_info: raised to the server
+        # once the response the app made of it was sent, as Starlette and a2wsgi do, so that
+        # error trackers and logs see it.
+        self._error: BaseException | None = None
 
     def start_response(
         self,
@@ -410,6 +414,7 @@ class _Responder:
                 if self._sent_start:
                     # PEP 3333: too late to change the status; re-raise the app's error.
                     raise exc_info[1].with_traceback(exc_info[2])
+                self._error = exc_info[1]
             finally:
                 exc_info = None  # PEP 3333: avoid a reference cycle through the traceback
         elif self._start is not None:
@@ -463,7 +468,7 @@ class _Responder:
         except BaseException as exc:
             self._outbox.finish(exc)
         else:
-            self._outbox.finish(_DONE)
+            self._outbox.finish(_DONE if self._error is None else self._error)
 
 
 def parse_status(status: str) -> int:
@@ -489,7 +494,7 @@ def build_environ(scope: Scope, body: _RequestBody) -> Environ:
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client")
     environ: Environ = {
-        "REQUEST_METHOD": scope["method"],
+        "REQUEST_METHOD": scope.get("method", "GET"),
         "SCRIPT_NAME": root.encode("utf-8").decode("latin-1"),
         "PATH_INFO": path_info(scope).encode("utf-8").decode("latin-1"),
         "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),

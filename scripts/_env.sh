@@ -1,4 +1,5 @@
-# Sourced by scripts/demo and scripts/test: make .venv and install the project into it.
+# Sourced by scripts/demo and scripts/test: make .venv and install the project into it, with
+# the extras in $EXTRAS (scripts/test: dev,redis; scripts/demo: demo, which is much smaller).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,14 +16,15 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 
-# Reinstall only when the dependency list changed since the last install.
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+extras=${EXTRAS:-dev,redis}
+# Reinstall only when the dependency list or the extras changed since the last install.
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras//,/-}
 if [ ! -f "$stamp" ]; then
-    echo "==> installing middlewares with its dev and redis extras"
+    echo "==> installing middlewares with its $extras extras"
     # pip warns about every package missing from this machine's local mirrors: not our news.
     quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
     quiet_pip --upgrade pip
-    quiet_pip -e '.[dev,redis]'
+    quiet_pip -e ".[$extras]"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -111,6 +111,6 @@ async def test_compose_without_layers_is_the_app() -> None:
 
 
 def test_layer_repr_and_validation() -> None:
-    assert repr(Layer(Tag, 1, name="x")) == "Layer(Tag, 1, name='x')"
+    assert repr(Layer(dict, 1, name="x")) == "Layer(dict, 1, name='x')"
     with pytest.raises(TypeError, match="middleware class"):
         Layer("Tag")

@@ -153,9 +153,19 @@ async def test_truncated_body_gets_400(coding: str) -> None:
     assert recorded.body == b"Truncated request body"
 
 
-async def test_empty_encoded_body_is_truncated() -> None:
-    recorded = await post(RequestDecompressionMiddleware(echo_app()), b"", "gzip")
-    assert recorded.status == 400
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "br", "zstd"])
+async def test_an_empty_post_with_a_content_encoding_is_an_empty_body(coding: str) -> None:
+    recorded = await post(RequestDecompressionMiddleware(echo_app()), b"", coding)
+    assert recorded.status == 200
+    assert recorded.body == b""
+
+
+async def test_x_gzip_request_body_is_decoded_as_gzip() -> None:
+    recorded = await post(
+        RequestDecompressionMiddleware(echo_app()), ENCODE["gzip"](TEXT), "x-gzip"
+    )
+    assert recorded.status == 200
+    assert recorded.body == TEXT
 
 
 async def test_an_app_that_turns_the_failure_into_a_500_still_sends_413() -> None:

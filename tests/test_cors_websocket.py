@@ -63,7 +63,7 @@ async def test_trusted_handshakes_reach_the_app(headers: dict[str, str]) -> None
     assert types(recorded.messages) == ["websocket.accept", "websocket.send", "websocket.close"]
 
 
-async def test_foreign_handshake_is_denied_with_403_before_the_app_runs(
+async def test_foreign_handshake_is_closed_before_accept_by_default_even_with_denial_responses(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     middleware = CORSMiddleware(echo_once, allow_origins=[SITE])
@@ -72,6 +72,14 @@ async def test_foreign_handshake_is_denied_with_403_before_the_app_runs(
             middleware, websocket_scope(headers={"origin": EVIL}, extensions=DENIAL)
         )
     assert f"WebSocket handshake from origin {EVIL!r} refused" in caplog.text
+    assert recorded.messages == [{"type": "websocket.close", "code": 1008}]
+
+
+async def test_foreign_handshake_gets_a_denial_response_when_asked() -> None:
+    middleware = CORSMiddleware(echo_once, allow_origins=[SITE], websocket_denial_response=True)
+    recorded = await run_asgi(
+        middleware, websocket_scope(headers={"origin": EVIL}, extensions=DENIAL)
+    )
     assert types(recorded.messages) == [
         "websocket.http.response.start",
         "websocket.http.response.body",
@@ -146,7 +154,7 @@ def api(request: Request) -> PlainTextResponse:
     return PlainTextResponse("data")
 
 
-def served_app() -> Any:
+def served_app(**options: Any) -> Any:
     starlette = Starlette(
         routes=[Route("/api", api, methods=["GET", "PUT"]), WebSocketRoute("/ws", ws_echo)]
     )
@@ -155,14 +163,32 @@ def served_app() -> Any:
         allow_origins=[SITE],
         allow_methods=["GET", "PUT"],
         allow_headers=["x-token"],
+        **options,
     )
 
 
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.mark.parametrize("implementation", ["websockets-sansio", "wsproto"])
+@pytest.mark.parametrize(
+    ("denial_response", "body"),
+    [
+        pytest.param(False, b"", id="close before accept (default)"),
+        pytest.param(True, b"WebSocket origin not allowed", id="denial response"),
+    ],
+)
 def test_websocket_hijack_is_refused_over_the_wire(
-    live_server: LiveServer, implementation: str
+    live_server: LiveServer, implementation: str, denial_response: bool, body: bytes
 ) -> None:
-    with live_server(served_app(), ws=implementation) as url:
+    app = served_app(websocket_denial_response=denial_response)
+    with live_server(app, ws=implementation) as url:
         ws_url = url.replace("http://", "ws://") + "/ws"
         with connect(ws_url, origin=SITE) as socket:  # type: ignore[arg-type]
             socket.send("hello")
@@ -170,7 +196,29 @@ def test_websocket_hijack_is_refused_over_the_wire(
         with pytest.raises(InvalidStatus) as refused:
             connect(ws_url, origin=EVIL)  # type: ignore[arg-type]
         assert refused.value.response.status_code == 403
-        assert refused.value.response.body == b"WebSocket origin not allowed"
+        assert refused.value.response.body == body
+
+
+def test_refusals_by_default_log_no_error_line_under_uvicorns_default_websockets(
+    live_server: LiveServer,
+) -> None:
+    # uvicorn's websockets-sansio stack logs "ASGI callable returned without completing
+    # handshake." at ERROR for every denial response: an attacker's loop would flood alerting.
+    errors = _Errors()
+    with live_server(served_app(), ws="websockets-sansio") as url:
+        logger = logging.getLogger("uvicorn.error")
+        logger.addHandler(errors)
+        try:
+            for _ in range(3):
+                with pytest.raises(InvalidStatus):
+                    connect(url.replace("http://", "ws://") + "/ws", origin=EVIL)  # type: ignore[arg-type]
+            # A trusted handshake after the refusals: their log lines, if any, came before.
+            with connect(url.replace("http://", "ws://") + "/ws", origin=SITE) as socket:  # type: ignore[arg-type]
+                socket.send("hello")
+                assert socket.recv() == "hello"
+        finally:
+            logger.removeHandler(errors)
+    assert errors.records == []
 
 
 def test_http_cors_over_the_wire(live_server: LiveServer) -> None:

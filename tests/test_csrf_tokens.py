@@ -34,7 +34,9 @@ class Site:
         self.seen: list[list[Message]] = []
         inner = CSRFMiddleware(self.endpoint, secret=secret, **options)
         extra = {} if clock is None else {"clock": clock}
-        self.app: ASGIApp = SessionMiddleware(inner, secret_key="session-secret", **extra)
+        self.app: ASGIApp = SessionMiddleware(
+            inner, secret_key="session-secret-of-at-least-32-bytes", **extra
+        )
 
     async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -165,7 +167,7 @@ async def test_after_the_replayed_body_the_app_hears_the_server_again() -> None:
     cookie, token = await site.issue()
     stack = SessionMiddleware(
         CSRFMiddleware(listens, secret="csrf-secret", require_token=True),
-        secret_key="session-secret",
+        secret_key="session-secret-of-at-least-32-bytes",
     )
     headers = {"host": HOST, "cookie": cookie, "content-type": URLENCODED}
     body = [b"csrftoken=" + token.encode(), b"&more=1"]

@@ -69,6 +69,9 @@ async def test_cross_site_handshakes_are_refused_before_accept_trap_27(
 ) -> None:
     scope = websocket_scope(headers={"host": HOST, **headers}, extensions=DENIAL)
     recorded = await run_asgi(CSRFMiddleware(echo_once), scope)
+    assert recorded.messages == [{"type": "websocket.close", "code": 1008}]
+    middleware = CSRFMiddleware(echo_once, websocket_denial_response=True)
+    recorded = await run_asgi(middleware, scope)
     assert types(recorded.messages) == [
         "websocket.http.response.start",
         "websocket.http.response.body",
@@ -79,7 +82,7 @@ async def test_cross_site_handshakes_are_refused_before_accept_trap_27(
 
 async def test_without_denial_responses_the_refusal_is_a_close_before_accept() -> None:
     scope = websocket_scope(headers={"host": HOST, "origin": "https://evil.example"})
-    recorded = await run_asgi(CSRFMiddleware(echo_once), scope)
+    recorded = await run_asgi(CSRFMiddleware(echo_once, websocket_denial_response=True), scope)
     assert recorded.messages == [{"type": "websocket.close", "code": 1008}]
 
 
@@ -91,7 +94,8 @@ async def test_websocket_check_can_be_turned_off() -> None:
 
 async def test_problem_details_refusal_of_a_handshake() -> None:
     scope = websocket_scope(headers={"host": HOST, "origin": "null"}, extensions=DENIAL)
-    recorded = await run_asgi(CSRFMiddleware(echo_once, problem_details=True), scope)
+    middleware = CSRFMiddleware(echo_once, problem_details=True, websocket_denial_response=True)
+    recorded = await run_asgi(middleware, scope)
     assert recorded.header("content-type") == "application/problem+json"
 
 
@@ -115,7 +119,9 @@ def served_app(**options: Any) -> Any:
     starlette = Starlette(
         routes=[Route("/form", form, methods=["GET", "POST"]), WebSocketRoute("/ws", socket)]
     )
-    return SessionMiddleware(CSRFMiddleware(starlette, **options), secret_key="session")
+    return SessionMiddleware(
+        CSRFMiddleware(starlette, **options), secret_key="session-secret-of-at-least-32-bytes"
+    )
 
 
 @pytest.mark.server

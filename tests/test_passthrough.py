@@ -22,7 +22,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "OffloadMiddleware": {},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
-    "SessionMiddleware": {"secret_key": "secret"},
+    "SessionMiddleware": {"secret_key": "s" * 32},
     "TimingMiddleware": {},
 }
 # Classes that wrap something other than an ASGI app and so answer every scope themselves.

@@ -32,7 +32,11 @@ from middlewares.testing import http_scope, run_asgi
 
 from .stores.helpers import START, Clock, app_doing, call, cookie_pair, result, set_cookies
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    # Short keys keep these tests readable; the warning itself is tested in test_sessions_compat.
+    pytest.mark.filterwarnings("ignore:secret_key has a key shorter:UserWarning"),
+]
 
 
 def counter_app() -> Starlette:
@@ -254,9 +258,10 @@ async def test_clearing_expires_the_cookie_with_the_same_path_and_domain() -> No
     cookie = await login(options)
     recorded = await call(sessions(lambda s: s.clear(), **options), cookie)
     (header,) = set_cookies(recorded)
-    assert header.startswith('session=""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0')
-    assert "Path=/app" in header
-    assert "Domain=example.com" in header
+    assert header == (
+        "session=null; path=/app; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly; "
+        "samesite=lax; domain=example.com"
+    )
 
 
 async def test_clearing_without_a_valid_session_sends_nothing() -> None:
@@ -280,13 +285,12 @@ async def test_cookie_attributes_follow_the_arguments() -> None:
     (header,) = set_cookies(recorded)
     attributes = header.split("; ")[1:]
     assert attributes == [
+        "path=/",
         "Max-Age=3600",
-        "Expires=Tue, 14 Nov 2023 23:13:20 GMT",
-        "Path=/",
-        "Secure",
-        "HttpOnly",
-        "SameSite=Strict",
-        "Partitioned",
+        "httponly",
+        "samesite=strict",
+        "secure",
+        "partitioned",
     ]
 
 
@@ -307,7 +311,7 @@ async def test_max_age_none_sends_a_browser_session_cookie_that_still_expires_on
 @pytest.mark.parametrize("max_age", [0, -10])
 async def test_zero_or_negative_max_age_is_sent_as_starlette_does(max_age: int) -> None:
     (header,) = set_cookies(await call(sessions(put("a", 1), max_age=max_age)))
-    assert f"Max-Age={max_age};" in header
+    assert f"; Max-Age={max_age};" in header
 
 
 async def test_a_copied_cookie_stops_working_after_max_age() -> None:

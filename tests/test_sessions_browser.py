@@ -28,7 +28,7 @@ def counter_site(**options: Any) -> SessionMiddleware:
         return HTMLResponse("<p id=visits>bye</p>")
 
     app = Starlette(routes=[Route("/app/", count), Route("/app/logout", logout)])
-    return SessionMiddleware(app, secret_key="browser-test", path="/app", **options)
+    return SessionMiddleware(app, secret_key="browser-test-" * 3, path="/app", **options)
 
 
 def test_chromium_stores_the_cookie_attributes_and_the_counter_persists(

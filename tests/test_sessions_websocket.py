@@ -14,7 +14,11 @@ from middlewares.testing import Recorded, run_asgi, websocket_scope
 
 from .stores.helpers import Clock, app_doing, call, cookie_pair, result
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    # Short keys keep these tests readable; the warning itself is tested in test_sessions_compat.
+    pytest.mark.filterwarnings("ignore:secret_key has a key shorter:UserWarning"),
+]
 
 Action = Callable[[Session], Any]
 

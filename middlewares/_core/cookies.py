@@ -60,6 +60,23 @@ def http_date(timestamp: float) -> bytes:
     ).encode("ascii")
 
 
+# Attribute names in the order each spelling writes them after the expiry.
+_RFC_ATTRIBUTES = ("Path", "Domain", "Secure", "HttpOnly", "SameSite", "Partitioned")
+_STARLETTE_FLAGS = ("httponly", "samesite", "secure", "domain", "partitioned")
+
+
+def _render(names: tuple[str, ...], values: dict[str, str | bool | None]) -> bytes:
+    """``; Name=value`` for string values, ``; Name`` for True, nothing for False or None."""
+    parts = []
+    for name in names:
+        value = values[name.lower()]
+        if isinstance(value, str):
+            parts.append(f"; {name}={value}")
+        elif value:
+            parts.append(f"; {name}")
+    return "".join(parts).encode("ascii")
+
+
 class CookieOptions:
     """The attributes of one cookie, validated once and turned into ``Set-Cookie`` values.
 
@@ -72,12 +89,27 @@ class CookieOptions:
         same_site: ``"lax"``, ``"strict"`` or ``"none"`` (which requires ``secure``), or None
             to leave the browser's default.
         partitioned: Send the CHIPS ``Partitioned`` attribute (requires ``secure``).
+        starlette_spelling: Write the attributes as Starlette's ``SessionMiddleware`` does,
+            byte for byte: ``path=``, ``Max-Age=``, ``httponly; samesite=…``, ``secure``,
+            ``domain=``, ``partitioned``, without ``Expires``, and clear with ``null`` and
+            ``expires=`` 1970. RFC 6265 §5.2 reads attribute names case-insensitively, so this
+            changes nothing for browsers, only for tests that compare the strings.
 
     Raises:
         ValueError: an attribute the browsers would reject or silently ignore, naming the rule.
     """
 
-    __slots__ = ("_delete", "_prefix", "_suffix", "domain", "name", "path", "secure")
+    __slots__ = (
+        "_before_age",
+        "_delete",
+        "_expires",
+        "_prefix",
+        "_suffix",
+        "domain",
+        "name",
+        "path",
+        "secure",
+    )
 
     def __init__(
         self,
@@ -89,6 +121,7 @@ class CookieOptions:
         httponly: bool = True,
         same_site: SameSite | None = "lax",
         partitioned: bool = False,
+        starlette_spelling: bool = False,
     ) -> None:
         if not is_token(name):
             raise ValueError(f"cookie name must be an HTTP token, got {name!r}")
@@ -121,23 +154,36 @@ class CookieOptions:
         self.path = path
         self.domain = domain
         self.secure = secure
-        attributes = [f"Path={path}"]
-        if domain is not None:
-            attributes.append(f"Domain={domain}")
-        if secure:
-            attributes.append("Secure")
-        if httponly:
-            attributes.append("HttpOnly")
-        if same_site is not None:
-            attributes.append(f"SameSite={same_site.capitalize()}")
-        if partitioned:
-            attributes.append("Partitioned")
         # Everything but the value and the expiry is rendered once, here.
         self._prefix = f"{name}=".encode("ascii")
-        self._suffix = ("; " + "; ".join(attributes)).encode("ascii")
-        self._delete = (
-            self._prefix + b'""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0' + self._suffix
-        )
+        self._expires = not starlette_spelling
+        values: dict[str, str | bool | None] = {
+            "path": path,
+            "domain": domain,
+            "secure": secure,
+            "httponly": httponly,
+            "samesite": same_site if starlette_spelling or same_site is None else same_site.title(),
+            "partitioned": partitioned,
+        }
+        if starlette_spelling:
+            # Starlette's SessionMiddleware: path before Max-Age, the flags lower-case after it.
+            self._before_age = f"; path={path}".encode("ascii")
+            self._suffix = _render(_STARLETTE_FLAGS, values)
+            self._delete = (
+                self._prefix
+                + b"null"
+                + self._before_age
+                + b"; expires=Thu, 01 Jan 1970 00:00:00 GMT"
+                + self._suffix
+            )
+        else:
+            self._before_age = b""
+            self._suffix = _render(_RFC_ATTRIBUTES, values)
+            self._delete = (
+                self._prefix
+                + b'""; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0'
+                + self._suffix
+            )
 
     def header(
         self, value: str | bytes, *, max_age: int | None = None, now: float | None = None
@@ -156,15 +202,11 @@ class CookieOptions:
                 f"cookie value has characters outside RFC 6265 cookie-octets: {value!r}"
             )
         if max_age is None:
-            return self._prefix + raw + self._suffix
-        expires = http_date((time.time() if now is None else now) + max_age)
-        return b"%s%s; Max-Age=%d; Expires=%s%s" % (
-            self._prefix,
-            raw,
-            max_age,
-            expires,
-            self._suffix,
-        )
+            return self._prefix + raw + self._before_age + self._suffix
+        expiry = b"; Max-Age=%d" % max_age
+        if self._expires:
+            expiry += b"; Expires=" + http_date((time.time() if now is None else now) + max_age)
+        return self._prefix + raw + self._before_age + expiry + self._suffix
 
     def delete_header(self) -> bytes:
         """Build the ``Set-Cookie`` value that removes this cookie (same Path and Domain)."""

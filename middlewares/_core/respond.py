@@ -38,17 +38,20 @@ async def refuse_handshake(
     body: bytes,
     *,
     content_type: bytes = TEXT_PLAIN,
+    denial_response: bool = False,
 ) -> None:
     """Refuse a WebSocket handshake before the app can accept it (ASGI WebSocket spec).
 
-    Waits for ``websocket.connect``, then answers with an HTTP denial response when the server
-    supports the ``websocket.http.response`` extension, else with a close before accept, which
-    servers turn into HTTP 403. Nothing is sent when the client left first.
+    Waits for ``websocket.connect``, then closes before accept, which every server turns into
+    HTTP 403. With ``denial_response``, the status and body are sent as an HTTP denial response
+    instead where the server offers the ``websocket.http.response`` extension (uvicorn's default
+    WebSocket stack logs an ERROR line for each such response, so it is opt-in). Nothing is sent
+    when the client left first.
     """
     message = await receive()
     if message["type"] != "websocket.connect":
         return
-    if "websocket.http.response" not in (scope.get("extensions") or {}):
+    if not denial_response or "websocket.http.response" not in (scope.get("extensions") or {}):
         await send({"type": "websocket.close", "code": 1008})  # RFC 6455 §7.4.1: policy
         return
     headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]

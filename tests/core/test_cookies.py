@@ -117,3 +117,10 @@ def test_bytes_values_are_checked_too() -> None:
     assert is_cookie_value(b"abc")
     with pytest.raises(ValueError, match="cookie-octets"):
         CookieOptions("s").header(b"a;b")
+
+
+def test_starlette_spelling_leaves_out_what_is_not_configured() -> None:
+    options = CookieOptions("s", httponly=False, same_site=None, starlette_spelling=True)
+    assert options.header("v") == b"s=v; path=/"
+    assert options.header("v", max_age=5) == b"s=v; path=/; Max-Age=5"
+    assert options.delete_header() == b"s=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT"

@@ -39,24 +39,31 @@ async def test_send_response_without_content_type() -> None:
     assert result.headers == [(b"content-length", b"0")]
 
 
+DENIAL = {"websocket.http.response": {}}
+
+
 @pytest.mark.parametrize(
-    ("extensions", "expected"),
+    ("extensions", "denial_response", "expected"),
     [
         pytest.param(
-            {"websocket.http.response": {}},
+            DENIAL,
+            True,
             ["websocket.http.response.start", "websocket.http.response.body"],
-            id="a denial response where the server offers one",
+            id="a denial response when asked and the server offers one",
         ),
-        pytest.param(None, ["websocket.close"], id="else a close before accept"),
+        pytest.param(None, True, ["websocket.close"], id="asked, but not offered: a close"),
+        pytest.param(DENIAL, False, ["websocket.close"], id="by default a close before accept"),
     ],
 )
-async def test_refuse_handshake(extensions: dict[str, Any] | None, expected: list[str]) -> None:
+async def test_refuse_handshake(
+    extensions: dict[str, Any] | None, denial_response: bool, expected: list[str]
+) -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await refuse_handshake(scope, receive, send, 403, b"no")
+        await refuse_handshake(scope, receive, send, 403, b"no", denial_response=denial_response)
 
     result = await run_asgi(app, websocket_scope(extensions=extensions))
     assert [m["type"] for m in result.messages] == expected
-    if extensions:
+    if expected[0] != "websocket.close":
         assert (result.status, result.body) == (403, b"no")
 
 
