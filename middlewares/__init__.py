@@ -4,7 +4,9 @@ from .blocking import BlockingDetector
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
+from .https_redirect import HTTPSRedirectMiddleware
 from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
+from .proxy_headers import ProxyHeadersMiddleware
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
     Session,
@@ -15,6 +17,7 @@ from .sessions import (
     SessionStoreError,
 )
 from .timing import RequestTiming, TimingMiddleware, add_timing, timing
+from .trusted_host import TrustedHostMiddleware
 from .wsgi import WSGIMiddleware
 
 __version__ = "0.1.0"
@@ -24,8 +27,10 @@ __all__ = [
     "CORSMiddleware",
     "CompressionMiddleware",
     "GZipMiddleware",
+    "HTTPSRedirectMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "ProxyHeadersMiddleware",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",
@@ -37,6 +42,7 @@ __all__ = [
     "SessionStore",
     "SessionStoreError",
     "TimingMiddleware",
+    "TrustedHostMiddleware",
     "WSGIMiddleware",
     "__version__",
     "add_timing",

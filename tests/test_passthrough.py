@@ -18,11 +18,14 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
     "CompressionMiddleware": {},
     "GZipMiddleware": {},
+    "HTTPSRedirectMiddleware": {},
     "OffloadMiddleware": {},
+    "ProxyHeadersMiddleware": {},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "secret"},
     "TimingMiddleware": {},
+    "TrustedHostMiddleware": {"allowed_hosts": ["example.com"]},
 }
 # Classes that wrap something other than an ASGI app and so answer every scope themselves.
 ENDPOINTS = {"WSGIMiddleware"}

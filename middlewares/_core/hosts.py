@@ -12,6 +12,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Iterable
+from urllib.parse import quote, quote_from_bytes
 
 from .._types import Scope
 
@@ -23,6 +24,8 @@ _HOST = re.compile(
     r"(?::(?P<port>[0-9]{1,5}))?",
     re.IGNORECASE,
 )
+# RFC 3986 §3.3: pchar and "/" stay as they are in a path; everything else is percent-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 # A Host longer than a DNS name (253) plus a port is never valid; it is not cached either.
 _MAX_HOST = 300
 
@@ -165,6 +168,10 @@ class HostAllowList:
         self._suffixes = tuple(suffixes)
         self._ported_suffixes = tuple(ported_suffixes)
 
+    def names(self, name: str) -> bool:
+        """Return whether ``name`` is listed exactly, without a port (not by a wildcard)."""
+        return name in self._names
+
     def allows(self, host: Host, default_port: int) -> bool:
         """Return whether the normalised ``host`` is allowed; ``default_port`` is the scheme's,
         standing in for a ``Host`` without a port."""
@@ -179,3 +186,12 @@ class HostAllowList:
         return (name, port) in self._ported or any(
             port == p and name.endswith(s) for s, p in self._ported_suffixes
         )
+
+
+def request_target(scope: Scope) -> str:
+    """Return the request's path and query as sent (``raw_path``, else ``path`` percent-encoded),
+    for a ``Location`` that keeps the client's bytes."""
+    raw = scope.get("raw_path")
+    path = quote_from_bytes(raw, _PATH_SAFE) if raw else quote(scope["path"], _PATH_SAFE)
+    query: bytes = scope.get("query_string", b"")
+    return f"{path}?{quote_from_bytes(query, _PATH_SAFE + '?')}" if query else path
