@@ -9,6 +9,7 @@ from typing import Any
 
 from ._core.hosts import format_host, host_field, parse_host
 from ._core.proxies import (
+    ORIGINAL_KEY,
     ForwardedResolver,
     Forwarding,
     TrustedProxies,
@@ -19,9 +20,6 @@ from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["ORIGINAL_KEY", "ProxyHeadersMiddleware", "apply_forwarding"]
 
-#: The scope key holding the values the middleware replaced, by scope key (``"client"``,
-#: ``"scheme"``, ``"server"``, ``"headers"``, ``"root_path"``, ``"path"``, ``"raw_path"``).
-ORIGINAL_KEY = "middlewares.proxy_headers"
 
 _SERVED = frozenset({"http", "websocket"})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}

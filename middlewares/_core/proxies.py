@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .._types import Scope
 from .hosts import Host, format_host, host_field, parse_host
@@ -25,6 +25,17 @@ SCHEMES = {"http": False, "https": True, "ws": False, "wss": True}
 #: A client or proxy address: a canonical IP address and a port (0 when none was given).
 Address = tuple[str, int]
 N = TypeVar("N")
+#: The scope key where ``ProxyHeadersMiddleware`` keeps the values it replaced, by scope key.
+ORIGINAL_KEY = "middlewares.proxy_headers"
+
+
+def connection_peer(scope: Scope) -> Any:
+    """Return the connection's own peer, ``scope["client"]`` as the server set it, even after
+    ``ProxyHeadersMiddleware`` replaced it with the forwarded client."""
+    original = scope.get(ORIGINAL_KEY)
+    if original is not None and "client" in original:
+        return original["client"]
+    return scope.get("client")
 
 
 def client_host(scope: Scope) -> str | None:
@@ -217,8 +228,9 @@ class TrustedProxies:
         return self._trusts(host)
 
     def trusts_peer(self, scope: Scope) -> bool:
-        """Return whether the connection's peer, ``scope["client"]``, is a trusted proxy."""
-        client = scope.get("client")
+        """Return whether the connection's peer is a trusted proxy (the peer as the server saw
+        it, so the answer is the same inside ``ProxyHeadersMiddleware``)."""
+        client = connection_peer(scope)
         if not client:
             # ASGI: a Unix-socket connection has no client and a server port of None.
             server = scope.get("server")
