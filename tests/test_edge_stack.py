@@ -199,3 +199,31 @@ def test_live_plain_http_at_the_proxy_redirects_without_a_loop() -> None:
         response = client.get("/x", headers={"host": "app.example.com"})
     assert response.status_code == 307
     assert response.headers["location"] == "https://app.example.com/x"
+
+
+@pytest.mark.anyio
+async def test_the_example_builds_urls_for_the_client() -> None:
+    from examples.proxies import app
+
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.3", 5000))
+    headers = {
+        "x-forwarded-for": "203.0.113.7",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "shop.example.com",
+        "x-forwarded-prefix": "/shop",
+    }
+    async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.2:8000") as client:
+        seen = (await client.get("/", headers=headers)).json()
+        probe = await client.get("/healthz")
+        spoofed = await client.get(
+            "/", headers={"host": "evil.example", "x-forwarded-proto": "https"}
+        )
+    assert seen == {
+        "client": "203.0.113.7",
+        "scheme": "https",
+        "url": "https://shop.example.com/shop/",
+        "root_path": "/shop",
+        "login": "https://shop.example.com/shop/login",
+    }
+    assert probe.status_code == 200
+    assert spoofed.status_code == 400
