@@ -53,6 +53,4 @@ shop = Starlette(
 )
 
 # Outermost, outside Starlette's error handling too, so error pages and logs see the client.
-app = ProxyHeadersMiddleware(
-    shop, trusted_hosts=["127.0.0.1", "10.0.0.0/8"], x_host=1, x_prefix=1
-)
+app = ProxyHeadersMiddleware(shop, trusted_hosts=["127.0.0.1", "10.0.0.0/8"], x_host=1, x_prefix=1)

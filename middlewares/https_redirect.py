@@ -44,7 +44,7 @@ def https_location(
     else:
         raw = host_field(scope)
         found = None if raw is None else parse_host(raw)
-        if found is None or (allowed is not None and not allowed.allows(found, 80)):
+        if found is None or (allowed is not None and not allowed.allows(found)):
             return None
         host = found
     name, port = host
@@ -124,7 +124,7 @@ class HTTPSRedirectMiddleware:
             None if redirect_host is None else normalise_entry(redirect_host, "redirect_host")
         )
         self._allowed = None if allowed_hosts is None else HostAllowList(allowed_hosts)
-        self._exclude = PathMatcher(exclude_paths)
+        self._exclude = PathMatcher(exclude_paths) or None
         self._redirect_ws = websocket_policy == "redirect"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +132,7 @@ class HTTPSRedirectMiddleware:
         if (
             kind not in _SERVED
             or scope.get("scheme") in _SECURE
-            or (self._exclude and self._exclude.matches(scope))
+            or (self._exclude is not None and self._exclude.matches(scope))
         ):
             await self.app(scope, receive, send)
             return

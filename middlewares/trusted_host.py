@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ._core.hosts import Host, HostAllowList, format_host, host_field, parse_host, request_target
+from ._core.hosts import Host, HostAllowList, format_host, parse_host, request_target
 from ._core.outcome import set_outcome
 from ._core.paths import PathMatcher, PathPattern
 from ._core.proxies import request_scheme
@@ -15,29 +15,28 @@ from ._types import ASGIApp, Receive, Scope, Send
 __all__ = ["TrustedHostMiddleware", "host_decision"]
 
 _SERVED = frozenset({"http", "websocket"})
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _INVALID = b"Invalid host header"
+# Longer values are never valid hosts (a DNS name is at most 253 bytes): decided uncached.
+_CACHED_HOST = 300
+_CACHE_SIZE = 1024
 
 Verdict = Literal["allow", "www", "refuse"]
 
 
 def host_decision(
-    scope: Scope, allowed: HostAllowList, www_redirect: bool
+    raw: bytes | None, scheme: str, allowed: HostAllowList, www_redirect: bool
 ) -> tuple[Verdict, Host | None]:
-    """Decide a request from its ``Host``: ``allow``, ``www`` (redirect to the listed
-    ``www.`` name) or ``refuse`` (400), with the normalised host when it has one.
+    """Decide a request from its one ``Host`` value (None when it has none): ``allow``,
+    ``www`` (redirect to the listed ``www.`` name) or ``refuse`` (400), with the normalised
+    host when it has one.
 
-    RFC 9112 §3.2: a missing (except in HTTP/1.0, when every host is allowed), repeated or
-    malformed ``Host`` is refused before the list is consulted.
+    RFC 9112 §3.2: a missing or malformed ``Host`` is refused before the list is consulted;
+    HTTP/1.0 may omit it, which only ``"*"`` allows (the caller checks the version).
     """
-    raw = host_field(scope)
     host = None if raw is None else parse_host(raw)
     if host is None:
-        missing = raw is None and not any(key == b"host" for key, _ in scope["headers"])
-        if missing and allowed.allow_any and scope.get("http_version") == "1.0":
-            return "allow", None
-        return "refuse", None
-    if allowed.allows(host, _DEFAULT_PORTS[request_scheme(scope)]):
+        return ("allow" if raw is None and allowed.allow_any else "refuse"), None
+    if allowed.allows(host, scheme):
         return "allow", host
     if www_redirect and allowed.names("www." + host[0]):
         return "www", host
@@ -71,7 +70,7 @@ class TrustedHostMiddleware:
         ValueError: an entry is not a host, or has ``*`` anywhere but a leading ``*.``.
     """
 
-    __slots__ = ("_allowed", "_exclude", "_www", "allowed_hosts", "app")
+    __slots__ = ("_allowed", "_cacheable", "_exclude", "_verdicts", "_www", "allowed_hosts", "app")
 
     def __init__(
         self,
@@ -87,13 +86,36 @@ class TrustedHostMiddleware:
         self._allowed = HostAllowList(allowed_hosts, argument="allowed_hosts")
         self.allowed_hosts = tuple(allowed_hosts)
         self._www = bool(www_redirect)
-        self._exclude = PathMatcher(exclude_paths)
+        self._exclude = PathMatcher(exclude_paths) or None
+        # Few distinct hosts reach an app: remember each one's verdict (a bounded cache of a
+        # pure function of the Host value; entries with a port also depend on the scheme).
+        self._verdicts: dict[bytes | None, tuple[Verdict, Host | None]] = {}
+        self._cacheable = not self._allowed.has_ports
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in _SERVED or (self._exclude and self._exclude.matches(scope)):
+        if scope["type"] not in _SERVED or (
+            self._exclude is not None and self._exclude.matches(scope)
+        ):
             await self.app(scope, receive, send)
             return
-        verdict, host = host_decision(scope, self._allowed, self._www)
+        raw = None
+        for key, value in scope["headers"]:
+            if key == b"host":
+                if raw is not None:
+                    raw = b""  # RFC 9112 §3.2: two Host fields are as invalid as a bad one
+                    break
+                raw = value
+        if raw is None and scope.get("http_version") != "1.0":
+            raw = b""  # only HTTP/1.0 may omit Host
+        decided = self._verdicts.get(raw)
+        if decided is None:
+            scheme = scope.get("scheme") or "http"
+            decided = host_decision(raw, scheme, self._allowed, self._www)
+            if self._cacheable and raw and len(raw) <= _CACHED_HOST:
+                if len(self._verdicts) >= _CACHE_SIZE:
+                    self._verdicts.clear()
+                self._verdicts[raw] = decided
+        verdict, host = decided
         if verdict == "allow":
             await self.app(scope, receive, send)
         elif verdict == "www" and host and scope["type"] == "http":

@@ -26,6 +26,7 @@ _HOST = re.compile(
 )
 # RFC 3986 §3.3: pchar and "/" stay as they are in a path; everything else is percent-encoded.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # A Host longer than a DNS name (253) plus a port is never valid; it is not cached either.
 _MAX_HOST = 300
 
@@ -65,7 +66,7 @@ def parse_host(raw: bytes) -> Host | None:
     """
     if len(raw) > _MAX_HOST:
         return None
-    return _parse_cached(bytes(raw))
+    return _parse_cached(raw if type(raw) is bytes else bytes(raw))
 
 
 def host_field(scope: Scope) -> bytes | None:
@@ -168,13 +169,18 @@ class HostAllowList:
         self._suffixes = tuple(suffixes)
         self._ported_suffixes = tuple(ported_suffixes)
 
+    @property
+    def has_ports(self) -> bool:
+        """Whether an entry names a port, so that the answer depends on the scheme."""
+        return bool(self._ported or self._ported_suffixes)
+
     def names(self, name: str) -> bool:
         """Return whether ``name`` is listed exactly, without a port (not by a wildcard)."""
         return name in self._names
 
-    def allows(self, host: Host, default_port: int) -> bool:
-        """Return whether the normalised ``host`` is allowed; ``default_port`` is the scheme's,
-        standing in for a ``Host`` without a port."""
+    def allows(self, host: Host, scheme: str = "http") -> bool:
+        """Return whether the normalised ``host`` is allowed; the default port of ``scheme``
+        stands in for a ``Host`` without a port."""
         if self.allow_any:
             return True
         name = host[0]
@@ -182,7 +188,7 @@ class HostAllowList:
             return True
         if not (self._ported or self._ported_suffixes):
             return False
-        port = default_port if host[1] is None else host[1]
+        port = _DEFAULT_PORTS.get(scheme, 80) if host[1] is None else host[1]
         return (name, port) in self._ported or any(
             port == p and name.endswith(s) for s, p in self._ported_suffixes
         )

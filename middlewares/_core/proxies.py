@@ -13,8 +13,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .._types import Scope
 from .hosts import Host, format_host, host_field, parse_host
@@ -329,8 +328,7 @@ def parse_prefix(value: str) -> str | None:
     return value.rstrip("/") if _PREFIX.fullmatch(value) else None
 
 
-@dataclass(frozen=True, slots=True)
-class Forwarding:
+class Forwarding(NamedTuple):
     """What the trusted proxies say about a request; None fields leave the scope as it is."""
 
     client: Address | None = None
@@ -340,45 +338,45 @@ class Forwarding:
     prefix: str | None = None
 
 
-_X_NAMES = {
-    b"x-forwarded-for": 0,
-    b"x-forwarded-proto": 1,
-    b"x-forwarded-host": 2,
-    b"x-forwarded-port": 3,
-    b"x-forwarded-prefix": 4,
-}
+_OTHER_FIELDS = {b"x-forwarded-host": 0, b"x-forwarded-port": 1, b"x-forwarded-prefix": 2}
+# Chains longer than this are walked without being remembered.
+_CACHED_CHAIN = 512
 
 
-def _members(fields: list[bytes]) -> list[str]:
-    """The members of a comma-separated list over all its fields (RFC 9110 §5.3, §5.6.1)."""
-    joined = b",".join(fields).decode("latin-1")
-    return [member for item in joined.split(",") if (member := item.strip(" \t"))]
+def _members(field: bytes) -> list[str]:
+    """The members of a comma-separated list (RFC 9110 §5.6.1), empty ones dropped."""
+    return [member for item in field.decode("latin-1").split(",") if (member := item.strip(" \t"))]
 
 
-def _pick(fields: list[bytes], count: int) -> str | None:
+def _pick(field: bytes | None, count: int) -> str | None:
     """The ``count``-th member from the right, or None when there are fewer (werkzeug)."""
-    if not fields or count <= 0:
+    if field is None or count <= 0:
         return None
-    members = _members(fields)
+    members = _members(field)
     return members[-count] if len(members) >= count else None
 
 
-def _pick_aligned(fields: list[bytes], hops: int) -> str | None:
-    """The member appended by the proxy at ``hops`` from the right; when the proxies wrote
-    fewer members than there are hops, the leftmost (RFC 7239 §5.4's list, read like XFF)."""
-    if not fields:
-        return None
-    members = _members(fields)
-    return members[-min(hops, len(members))] if members else None
+def _scheme(field: bytes, hops: int) -> bool | None:
+    """Whether the scheme at ``hops`` from the right is secure; when the proxies wrote fewer
+    values than there are hops, the leftmost is read. None for anything but the four schemes."""
+    if b"," in field:
+        members = _members(field)
+        if not members:
+            return None
+        text = members[-min(hops, len(members))]
+    else:
+        text = field.decode("latin-1").strip(" \t")
+    return SCHEMES.get(text.lower())
 
 
 class ForwardedResolver:
     """Read a trusted peer's forwarding fields into a `Forwarding`, once per request.
 
     In ``X-Forwarded-*`` mode the client comes from walking ``X-Forwarded-For`` from the
-    right (or, with ``x_for``, from that many members from the right), and the other fields
-    are read at the same hop (or at their own counts). In ``forwarded`` mode everything comes
-    from one RFC 7239 element, the client's, and ``X-Forwarded-*`` is never read.
+    right (or, with ``x_for``, from that many members from the right), and the scheme is read
+    at the same hop (or at its own count); host, port and prefix are read at their own counts.
+    In ``forwarded`` mode everything comes from one RFC 7239 element, the client's, and
+    ``X-Forwarded-*`` is never read. Fields of the same name are joined in order (RFC 9110 §5.3).
 
     Args:
         trust: The trusted proxies.
@@ -391,7 +389,17 @@ class ForwardedResolver:
         x_prefix: 0 ignores ``X-Forwarded-Prefix``; a count reads that member from the right.
     """
 
-    __slots__ = ("forwarded", "trust", "x_for", "x_host", "x_port", "x_prefix", "x_proto")
+    __slots__ = (
+        "_chain",
+        "_others",
+        "forwarded",
+        "trust",
+        "x_for",
+        "x_host",
+        "x_port",
+        "x_prefix",
+        "x_proto",
+    )
 
     def __init__(
         self,
@@ -411,51 +419,66 @@ class ForwardedResolver:
         self.x_host = x_host
         self.x_port = x_port
         self.x_prefix = x_prefix
+        self._others = bool(x_host or x_port or x_prefix)
+        # The same client sends many requests: remember each chain's answer, bounded.
+        self._chain = functools.lru_cache(maxsize=4096)(self._walk_chain)
 
     def resolve(self, headers: Iterable[tuple[bytes, bytes]]) -> Forwarding | None:
         """Return what the forwarding fields say, or None when they say nothing usable."""
         if self.forwarded:
             fields = [value for key, value in headers if key == b"forwarded"]
             return self._from_forwarded(fields) if fields else None
-        found: list[list[bytes]] = [[], [], [], [], []]
-        names = _X_NAMES
-        seen = False
+        xff: bytes | None = None
+        xfp: bytes | None = None
+        others: list[bytes | None] | None = None
         for key, value in headers:
-            index = names.get(key)
-            if index is not None:
-                found[index].append(value)
-                seen = True
-        return self._from_x_forwarded(found) if seen else None
-
-    def _from_x_forwarded(self, found: list[list[bytes]]) -> Forwarding | None:
-        xff, xfp, xfh, xfport, xfprefix = found
-        client = None
-        hops = 1
-        if xff:
-            hops_found = _members(xff)
-            if self.x_for is None:
-                if hops_found:
-                    hops, client = self.trust.walk(hops_found, parse_address)
-            elif len(hops_found) >= self.x_for:
-                hops = self.x_for
-                client = parse_address(hops_found[-hops])
+            if key == b"x-forwarded-for":
+                xff = value if xff is None else xff + b"," + value
+            elif key == b"x-forwarded-proto":
+                xfp = value if xfp is None else xfp + b"," + value
+            elif self._others and key in _OTHER_FIELDS:
+                others = others or [None, None, None]
+                index = _OTHER_FIELDS[key]
+                known = others[index]
+                others[index] = value if known is None else known + b"," + value
+        if xff is None and xfp is None and others is None:
+            return None
+        hops, client = (1, None) if xff is None else self._chain_of(bytes(xff))
         secure = None
-        if xfp and self.x_proto != 0:
-            proto = _pick_aligned(xfp, hops) if self.x_proto is None else _pick(xfp, self.x_proto)
-            if proto is not None:
-                secure = SCHEMES.get(proto.lower())
-        host = None
-        if xfh:
-            text = _pick(xfh, self.x_host)
-            host = None if text is None else parse_host(text.encode("latin-1"))
-        port = None
-        if xfport:
-            text = _pick(xfport, self.x_port)
-            port = None if text is None else _port(text)
-        prefix = None
-        if xfprefix:
-            text = _pick(xfprefix, self.x_prefix)
-            prefix = None if text is None else parse_prefix(text)
+        if xfp is not None and self.x_proto is None:
+            secure = _scheme(xfp, hops)
+        elif xfp is not None and self.x_proto:
+            text = _pick(xfp, self.x_proto)
+            secure = None if text is None else SCHEMES.get(text.lower())
+        if others is None:
+            if client is None and secure is None:
+                return None
+            return Forwarding(client, secure)
+        return self._with_others(client, secure, others)
+
+    def _chain_of(self, xff: bytes) -> tuple[int, Address | None]:
+        return self._chain(xff) if len(xff) <= _CACHED_CHAIN else self._walk_chain(xff)
+
+    def _walk_chain(self, xff: bytes) -> tuple[int, Address | None]:
+        hops = _members(xff)
+        if not hops:
+            return 1, None
+        if self.x_for is None:
+            return self.trust.walk(hops, parse_address)
+        if len(hops) < self.x_for:
+            return 1, None
+        return self.x_for, parse_address(hops[-self.x_for])
+
+    def _with_others(
+        self, client: Address | None, secure: bool | None, others: list[bytes | None]
+    ) -> Forwarding | None:
+        xfh, xfport, xfprefix = others
+        text = _pick(xfh, self.x_host)
+        host = None if text is None else parse_host(text.encode("latin-1"))
+        text = _pick(xfport, self.x_port)
+        port = None if text is None else _port(text)
+        text = _pick(xfprefix, self.x_prefix)
+        prefix = None if text is None else parse_prefix(text)
         if client is None and secure is None and host is None and port is None and not prefix:
             return None
         return Forwarding(client, secure, host, port, prefix or None)

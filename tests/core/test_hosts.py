@@ -132,11 +132,11 @@ ALLOWED = HostAllowList(["example.com", "*.example.org", "localhost:8000", "*.ex
     ],
 )
 def test_allow_list(host: tuple[str, int | None], allowed: bool) -> None:
-    assert ALLOWED.allows(host, 80) is allowed
+    assert ALLOWED.allows(host) is allowed
 
 
 def test_an_entry_port_matches_the_scheme_default() -> None:
-    assert HostAllowList(["example.com:443"]).allows(("example.com", None), 443)
+    assert HostAllowList(["example.com:443"]).allows(("example.com", None), "https")
 
 
 @pytest.mark.parametrize(
