@@ -227,3 +227,28 @@ async def test_the_example_builds_urls_for_the_client() -> None:
     }
     assert probe.status_code == 200
     assert spoofed.status_code == 400
+
+
+@pytest.mark.anyio
+async def test_t17_outermost_the_error_handler_sees_the_client() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    logged: list[str] = []
+
+    def crash(request: Request) -> PlainTextResponse:
+        raise RuntimeError("boom")
+
+    def on_error(request: Request, exc: Exception) -> PlainTextResponse:
+        logged.append(request.client.host if request.client else "")
+        return PlainTextResponse("sorry", status_code=500)
+
+    inner = Starlette(routes=[Route("/", crash)], exception_handlers={500: on_error})
+    app = ProxyHeadersMiddleware(inner, trusted_hosts=["10.0.0.0/8"])
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.1", 1), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://a") as client:
+        response = await client.get("/", headers={"x-forwarded-for": "203.0.113.7"})
+    assert response.status_code == 500
+    assert logged == ["203.0.113.7"]

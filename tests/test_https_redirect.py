@@ -19,17 +19,9 @@ from middlewares import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
 from middlewares._types import Receive, Scope, Send
 from middlewares.testing import Recorded, http_scope, run_asgi, websocket_scope
 
+from .test_trusted_host import ok
+
 pytestmark = pytest.mark.anyio
-
-
-async def ok(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "websocket":
-        await receive()
-        await send({"type": "websocket.accept"})
-        await send({"type": "websocket.close", "code": 1000})
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"OK"})
 
 
 async def request(

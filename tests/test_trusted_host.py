@@ -24,6 +24,7 @@ ALLOWED = ["example.com", "*.example.org", "[::1]", "127.0.0.1"]
 
 
 async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer 200 OK, or accept and close a WebSocket."""
     if scope["type"] == "websocket":
         await receive()
         await send({"type": "websocket.accept"})
@@ -340,3 +341,25 @@ async def test_a_refusal_records_the_outcome() -> None:
 def test_arbitrary_host_bytes_give_200_or_400(raw: bytes) -> None:
     result = anyio.run(lambda: request([(b"host", raw)], allowed_hosts=None))
     assert result.status in (200, 400)
+
+
+@pytest.mark.anyio
+async def test_remembered_verdicts_stay_bounded_and_correct() -> None:
+    middleware = TrustedHostMiddleware(ok, allowed_hosts=["example.com"])
+    statuses = []
+    for index in range(1100):
+        scope = http_scope(headers=[("host", f"h{index}.example.net")])
+        statuses.append((await run_asgi(middleware, scope)).status)
+    allowed = await run_asgi(middleware, http_scope(headers=[("host", "example.com")]))
+    assert set(statuses) == {400}
+    assert allowed.status == 200
+    assert len(middleware._verdicts) <= 1024
+
+
+@pytest.mark.anyio
+async def test_entries_with_ports_are_decided_per_scheme() -> None:
+    middleware = TrustedHostMiddleware(ok, allowed_hosts=["example.com:443"])
+    secure = http_scope(headers=[("host", "example.com")], scheme="https")
+    plain = http_scope(headers=[("host", "example.com")])
+    assert (await run_asgi(middleware, secure)).status == 200
+    assert (await run_asgi(middleware, plain)).status == 400

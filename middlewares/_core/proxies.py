@@ -80,6 +80,9 @@ def scheme_for(scope_type: str, secure: bool) -> str:
 # --- Addresses ---------------------------------------------------------------------------------
 
 _PORT = re.compile(r"[0-9]{1,5}")
+# "[" + the longest IPv6 text (45) + "]:" + a port, with room for an obfuscated port: longer
+# values are never addresses, and are not remembered.
+_LONGEST_NODE = 64
 # RFC 7239 §6.3: obfport = "_" 1*(ALPHA / DIGIT / "." / "_" / "-")
 _OBFUSCATED = re.compile(r"_[A-Za-z0-9._-]+")
 
@@ -103,13 +106,17 @@ def _ip(text: str, version: int | None = None) -> str | None:
     return address.compressed
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_address(text: str) -> Address | None:
     """Return the address in one ``X-Forwarded-For`` member, or None when it is not one.
 
     Accepts ``192.0.2.1``, ``192.0.2.1:4711``, ``2001:db8::1``, ``[2001:db8::1]`` and
     ``[2001:db8::1]:4711``; the address comes back canonical and the port is 0 when absent.
     """
+    return None if len(text) > _LONGEST_NODE else _parse_address(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_address(text: str) -> Address | None:
     if text.startswith("["):
         inside, bracket, rest = text[1:].partition("]")
         ip = _ip(inside, 6) if bracket else None
@@ -127,7 +134,6 @@ def parse_address(text: str) -> Address | None:
     return None if ip is None else (ip, 0)
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_node(text: str) -> Address | None:
     """Return the address in an RFC 7239 §6 node, or None for ``unknown``, an obfuscated
     ``_name`` and anything that is not a node.
@@ -135,6 +141,11 @@ def parse_node(text: str) -> Address | None:
     ``192.0.2.60``, ``192.0.2.60:80`` and ``[2001:db8:cafe::17]:4711`` are addresses (an IPv6
     node must be bracketed); an obfuscated port (``:_abc``) gives port 0.
     """
+    return None if len(text) > _LONGEST_NODE else _parse_node(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_node(text: str) -> Address | None:
     if text.startswith("["):
         inside, bracket, rest = text[1:].partition("]")
         ip = _ip(inside, 6) if bracket else None

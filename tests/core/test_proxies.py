@@ -43,6 +43,7 @@ TRUST = TrustedProxies(["10.0.0.0/8", "192.168.1.1", "::1"])
         pytest.param("[2001:db8::1]x", None, id="text after the bracket"),
         pytest.param("fe80::1%eth0", None, id="zone id"),
         pytest.param("", None, id="empty"),
+        pytest.param("1" * 100, None, id="longer than any address"),
     ],
 )
 def test_parse_address(text: str, expected: tuple[str, int] | None) -> None:
@@ -62,6 +63,7 @@ def test_parse_address(text: str, expected: tuple[str, int] | None) -> None:
         pytest.param("2001:db8::1", None, id="unbracketed IPv6 is not a node"),
         pytest.param("192.0.2.60:", None, id="empty port"),
         pytest.param("[2001:db8::1]4711", None, id="no colon before the port"),
+        pytest.param("192.0.2.43:_" + "x" * 100, None, id="longer than any node"),
     ],
 )
 def test_parse_node_rfc7239_section_6(text: str, expected: tuple[str, int] | None) -> None:
