@@ -449,3 +449,28 @@ async def test_forwarded_port_alone_keeps_the_host_name() -> None:
     ipv6 = await through([("host", "[::1]:80"), ("x-forwarded-port", "8443")], x_port=1)
     assert ipv6["server"] == ("::1", 8443)
     assert dict(ipv6["headers"])[b"host"] == b"[::1]:8443"
+
+
+async def test_many_repeated_fields_are_one_long_list() -> None:
+    headers = [("x-forwarded-for", "10.0.0.9")] * 1000 + [("x-forwarded-for", "203.0.113.7")]
+    headers += [("x-forwarded-proto", "https")] * 1000
+    scope = await through(headers)
+    assert scope["client"] == ("203.0.113.7", 0)
+    assert scope["scheme"] == "https"
+
+
+async def test_a_scope_without_raw_path_host_or_server_still_gets_what_is_known() -> None:
+    middleware = ProxyHeadersMiddleware(
+        recorder()[1], trusted_hosts=["10.0.0.0/8"], x_port=1, x_prefix=1
+    )
+    scope = http_scope(
+        "GET",
+        "/x",
+        headers=[("x-forwarded-port", "8443"), ("x-forwarded-prefix", "/p")],
+        client=PEER,
+        server=None,
+    )
+    del scope["raw_path"]
+    await run_asgi(middleware, scope)
+    assert (scope["path"], scope["root_path"], scope["server"]) == ("/p/x", "/p", None)
+    assert "raw_path" not in scope

@@ -185,6 +185,7 @@ RFC_EXAMPLES = [
         "for=1.2.3.4, , for=5.6.7.8", [{"for": "1.2.3.4"}, {"for": "5.6.7.8"}], id="empty"
     ),
     pytest.param("for=1.2.3.4;for=5.6.7.8", [None], id="repeated parameter"),
+    pytest.param("for=1.2.3.4;for=5.6.7.8;proto=http", [None], id="pairs after a repeat"),
     pytest.param("", [], id="blank"),
 ]
 
@@ -270,6 +271,7 @@ def resolve(headers: list[tuple[bytes, bytes]], **options: object) -> Forwarding
             [(b"x-forwarded-proto", b"javascript")], {}, None, id="unknown scheme ignored"
         ),
         pytest.param([(b"x-forwarded-for", b"")], {}, None, id="empty XFF says nothing"),
+        pytest.param([(b"x-forwarded-proto", b" , ")], {}, None, id="a list of nothing"),
         pytest.param(
             [(b"x-forwarded-for", b"6.6.6.6, 1.2.3.4, 10.0.0.2")],
             {"x_for": 1},
