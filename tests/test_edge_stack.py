@@ -30,6 +30,8 @@ from middlewares import (
 from middlewares._types import ASGIApp, Receive, Scope, Send
 from middlewares.compose import Layer, compose
 from middlewares.proxy_headers import ORIGINAL_KEY
+from middlewares.stores import MemoryStore
+from middlewares.testing import http_scope, run_asgi, websocket_scope
 
 from .servers import free_port, serve
 
@@ -63,7 +65,7 @@ def build(timings: list[RequestTiming], trusted: list[str]) -> ASGIApp:
         Layer(TrustedHostMiddleware, allowed_hosts=["app.example.com", "127.0.0.1"]),
         Layer(HTTPSRedirectMiddleware),
         Layer(CORSMiddleware, allow_origins=[ORIGIN], allow_credentials=True),
-        Layer(SessionMiddleware, secret_key="s3cret", https_only=True),
+        Layer(SessionMiddleware, secret_key="s3cret", https_only="auto"),
         Layer(RequestIDMiddleware, trusted_proxies=trusted),
         Layer(TimingMiddleware, on_timing=timings.append),
     )
@@ -252,3 +254,42 @@ async def test_t17_outermost_the_error_handler_sees_the_client() -> None:
         response = await client.get("/", headers={"x-forwarded-for": "203.0.113.7"})
     assert response.status_code == 500
     assert logged == ["203.0.113.7"]
+
+
+async def _session_cookie(scope: Scope, **options: object) -> list[str]:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["session"]["n"] = 1
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = SessionMiddleware(app, secret_key="s3cret", https_only="auto", **options)
+    result = await run_asgi(middleware, scope)
+    start = result.of_type("http.response.start", "websocket.accept")[0]
+    return [v.decode() for k, v in start.get("headers", []) if k == b"set-cookie"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("scope", "secure"),
+    [
+        pytest.param(http_scope(), False, id="http"),
+        pytest.param(http_scope(scheme="https"), True, id="https"),
+        pytest.param(websocket_scope(scheme="wss"), True, id="wss handshake"),
+        pytest.param(websocket_scope(), False, id="ws handshake"),
+    ],
+)
+async def test_session_cookie_is_secure_on_resolved_https(scope: Scope, secure: bool) -> None:
+    for options in ({}, {"store": MemoryStore()}):
+        (cookie,) = await _session_cookie(dict(scope), **options)
+        assert cookie.endswith("; Secure") is secure
+        assert cookie.count("Secure") == int(secure)
+
+
+def test_https_only_must_be_a_bool_or_auto() -> None:
+    with pytest.raises(ValueError, match="https_only must be True, False or 'auto'"):
+        SessionMiddleware(lambda *a: None, secret_key="s", https_only="yes")  # type: ignore[arg-type]
