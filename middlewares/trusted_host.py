@@ -30,8 +30,9 @@ def host_decision(
     ``www`` (redirect to the listed ``www.`` name) or ``refuse`` (400), with the normalised
     host when it has one.
 
-    RFC 9112 §3.2: a missing or malformed ``Host`` is refused before the list is consulted;
-    HTTP/1.0 may omit it, which only ``"*"`` allows (the caller checks the version).
+    RFC 9112 §3.2: a malformed ``Host`` is refused before the list is consulted. Only an
+    HTTP/1.1 request must carry one (the caller passes ``b""`` for it when it has none or
+    several); any other without one is allowed by ``"*"`` alone.
     """
     host = None if raw is None else parse_host(raw)
     if host is None:
@@ -50,8 +51,8 @@ class TrustedHostMiddleware:
     ``Host`` is normalised as the entries are (case, one trailing dot, IDNA, IPv6 brackets,
     port), then compared: ``"example.com"`` allows it on any port, ``"example.com:8443"`` only
     on that port, ``"*.example.com"`` every subdomain but not the apex, ``"*"`` everything. A
-    missing, repeated or malformed ``Host`` (a path, query, userinfo, bad IPv6, port over 65535)
-    is refused with 400 before the app runs, whatever the list. A refused WebSocket handshake
+    repeated or malformed ``Host`` (a path, query, userinfo, bad IPv6, port over 65535), or none
+    in HTTP/1.1, is refused with 400 before the app runs, whatever the list. A refused WebSocket handshake
     gets the 400 as a denial response when the server supports it, else a close (1008). Put it
     outermost after ``ProxyHeadersMiddleware``, so no inner layer ever builds a URL from an
     unchecked host.
@@ -105,8 +106,8 @@ class TrustedHostMiddleware:
                     raw = b""  # RFC 9112 §3.2: two Host fields are as invalid as a bad one
                     break
                 raw = value
-        if raw is None and scope.get("http_version") != "1.0":
-            raw = b""  # only HTTP/1.0 may omit Host
+        if raw is None and scope.get("http_version", "1.1") == "1.1":
+            raw = b""  # RFC 9112 §3.2: HTTP/1.1 must send Host (1.0 may not; 2 sends :authority)
         decided = self._verdicts.get(raw)
         if decided is None:
             scheme = scope.get("scheme") or "http"
