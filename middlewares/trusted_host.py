@@ -52,10 +52,10 @@ class TrustedHostMiddleware:
     port), then compared: ``"example.com"`` allows it on any port, ``"example.com:8443"`` only
     on that port, ``"*.example.com"`` every subdomain but not the apex, ``"*"`` everything. A
     repeated or malformed ``Host`` (a path, query, userinfo, bad IPv6, port over 65535), or none
-    in HTTP/1.1, is refused with 400 before the app runs, whatever the list. A refused WebSocket handshake
-    gets the 400 as a denial response when the server supports it, else a close (1008). Put it
-    outermost after ``ProxyHeadersMiddleware``, so no inner layer ever builds a URL from an
-    unchecked host.
+    in HTTP/1.1, is refused with 400 before the app runs, whatever the list. A refused
+    WebSocket handshake gets the 400 as a denial response when the server supports it, else a
+    close (1008). Put it outermost after ``ProxyHeadersMiddleware``, so no inner layer ever
+    builds a URL from an unchecked host.
 
     Args:
         app: The ASGI application to wrap.
