@@ -293,3 +293,34 @@ async def test_session_cookie_is_secure_on_resolved_https(scope: Scope, secure: 
 def test_https_only_must_be_a_bool_or_auto() -> None:
     with pytest.raises(ValueError, match="https_only must be True, False or 'auto'"):
         SessionMiddleware(lambda *a: None, secret_key="s", https_only="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("implementation", ["websockets-sansio", "wsproto"])
+def test_live_websocket_refusals_over_the_wire(implementation: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.close()
+
+    inner = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    hosts = TrustedHostMiddleware(inner, allowed_hosts=["127.0.0.1"])
+    with serve(hosts, ws=implementation) as url:
+        port = url.rsplit(":", 1)[1]
+        with connect(f"ws://127.0.0.1:{port}/ws") as socket:
+            socket.send("hi")
+            assert socket.recv() == "hi"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"ws://localhost:{port}/ws")
+        assert refused.value.response.status_code == 400
+        assert refused.value.response.body == b"Invalid host header"
+    with serve(HTTPSRedirectMiddleware(inner), ws=implementation) as url:
+        with pytest.raises(InvalidStatus) as plain:
+            connect(url.replace("http://", "ws://") + "/ws")
+        assert plain.value.response.status_code == 403
+        assert "location" not in plain.value.response.headers
