@@ -5,6 +5,7 @@ from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
 from .csrf import CSRFMiddleware, csrf_token, rotate_csrf_token
+from .https_redirect import HTTPSRedirectMiddleware
 from .offload import (
     OffloadMiddleware,
     PoolFullError,
@@ -14,6 +15,7 @@ from .offload import (
     run_in_thread,
     thread_pool,
 )
+from .proxy_headers import ProxyHeadersMiddleware
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
     Session,
@@ -25,6 +27,7 @@ from .sessions import (
     get_session,
 )
 from .timing import RequestTiming, TimingMiddleware, add_timing, timing
+from .trusted_host import TrustedHostMiddleware
 from .wsgi import WSGIMiddleware
 
 __version__ = "0.1.0"
@@ -35,9 +38,11 @@ __all__ = [
     "CSRFMiddleware",
     "CompressionMiddleware",
     "GZipMiddleware",
+    "HTTPSRedirectMiddleware",
     "Layer",
     "OffloadMiddleware",
     "PoolFullError",
+    "ProxyHeadersMiddleware",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",
@@ -49,6 +54,7 @@ __all__ = [
     "SessionStore",
     "SessionStoreError",
     "TimingMiddleware",
+    "TrustedHostMiddleware",
     "WSGIMiddleware",
     "__version__",
     "add_timing",

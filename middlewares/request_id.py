@@ -3,7 +3,6 @@ proxy after a charset and length check (RFC 9110 §5.5 field values), and expose
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -11,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 
 from ._core.headers import is_token
+from ._core.proxies import TrustedProxies
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
@@ -86,50 +86,6 @@ class RequestIDFilter(logging.Filter):
         return True
 
 
-class _Trust:
-    """Client addresses whose incoming ids are accepted: exact addresses and networks."""
-
-    __slots__ = ("_addresses", "_networks")
-
-    def __init__(self, entries: Iterable[str]) -> None:
-        if isinstance(entries, (str, bytes)):
-            raise TypeError(
-                f"trusted_proxies must be a list of addresses or networks, got the string"
-                f" {entries!r}"
-            )
-        addresses: set[str] = set()
-        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for entry in entries:
-            try:
-                network = ipaddress.ip_network(entry, strict=False)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"trusted_proxies entries must be IP addresses or CIDR networks"
-                    f" ('10.0.0.0/8'), got {entry!r}"
-                ) from None
-            if network.num_addresses == 1:
-                addresses.add(str(network.network_address))
-            else:
-                networks.append(network)
-        self._addresses = frozenset(addresses)
-        self._networks = tuple(networks)
-
-    def trusts(self, client: object) -> bool:
-        """Whether the scope's ``client`` (``(host, port)`` or None) is a trusted proxy."""
-        if not client:
-            return False  # a Unix socket or an unknown peer
-        host = client[0]  # type: ignore[index]
-        if host in self._addresses:
-            return True
-        if not self._networks:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self._networks)
-
-
 class RequestIDMiddleware:
     """Give every HTTP request and WebSocket connection an id, for logs and for the client.
 
@@ -201,7 +157,11 @@ class RequestIDMiddleware:
         self._generator = generator
         self._validator = validator
         self._default_validator = validator is is_valid_request_id
-        self._trust = None if trusted_proxies is None else _Trust(trusted_proxies)
+        self._trust = (
+            None
+            if trusted_proxies is None
+            else TrustedProxies(trusted_proxies, argument="trusted_proxies")
+        )
         self._update = update_request_header
         self._log_exceptions = log_exceptions
 
@@ -231,7 +191,7 @@ class RequestIDMiddleware:
         name = self._name
         headers = scope["headers"]
         raw: bytes | None = None
-        scanned = self._trust is None or self._trust.trusts(scope.get("client"))
+        scanned = self._trust is None or self._trust.trusts_peer(scope)
         if scanned:
             for key, value in headers:
                 if key == name or key.lower() == name:

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from ._core.cookies import CookieOptions, SameSite
 from ._core.headers import merge_vary
+from ._core.proxies import is_secure
 from ._core.signing import KeyRing, Secret, b64decode, b64encode, secrets_from
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
@@ -434,6 +435,20 @@ def _with_session_headers(
     return {**message, "headers": headers}
 
 
+def _with_secure_cookie(message: Message, name: bytes) -> Message:
+    """``message`` with ``Secure`` added to the session's ``Set-Cookie`` (``https_only="auto"``
+    on an https request); the app's header list is not edited."""
+    prefix = name + b"="
+    headers = message.get("headers", ())
+    if not any(k == b"set-cookie" and v.startswith(prefix) for k, v in headers):
+        return message
+    secured = [
+        (k, v + b"; Secure" if k == b"set-cookie" and v.startswith(prefix) else v)
+        for k, v in headers
+    ]
+    return {**message, "headers": secured}
+
+
 class SessionMiddleware:
     """Keep a per-visitor ``scope["session"]`` dict in a signed cookie or a server-side store.
 
@@ -457,7 +472,9 @@ class SessionMiddleware:
             0 or less sends ``Max-Age`` as given, so the browser drops the cookie at once.
         path: Cookie ``Path``. Defaults to ``"/"``.
         same_site: Cookie ``SameSite``: ``"lax"`` (default), ``"strict"`` or ``"none"``.
-        https_only: Send the ``Secure`` attribute. Defaults to False.
+        https_only: Send the ``Secure`` attribute: True, False (the default), or ``"auto"``
+            to send it on requests that came over https, as the proxy model resolved the
+            scheme (behind ``ProxyHeadersMiddleware``, the client's scheme).
         domain: Cookie ``Domain``, or None (default) for a host-only cookie.
         partitioned: Send the CHIPS ``Partitioned`` attribute (needs ``https_only``).
         store: A `SessionStore` (``MemoryStore``, ``RedisStore``...) to keep the content on the
@@ -477,6 +494,7 @@ class SessionMiddleware:
 
     __slots__ = (
         "_absolute",
+        "_auto_secure",
         "_clock",
         "_cookie",
         "_delete",
@@ -500,7 +518,7 @@ class SessionMiddleware:
         max_age: int | None = 14 * 24 * 3600,
         path: str = "/",
         same_site: SameSite = "lax",
-        https_only: bool = False,
+        https_only: bool | Literal["auto"] = False,
         domain: str | None = None,
         partitioned: bool = False,
         store: SessionStore | None = None,
@@ -530,11 +548,13 @@ class SessionMiddleware:
             raise ValueError(f"max_age must be a number of seconds or None, got {max_age!r}")
         if same_site is None:
             raise ValueError("same_site must be 'lax', 'strict' or 'none', got None")
+        if https_only not in (True, False, "auto"):
+            raise ValueError(f"https_only must be True, False or 'auto', got {https_only!r}")
         cookie = CookieOptions(
             session_cookie,
             path=path,
             domain=domain,
-            secure=https_only,
+            secure=https_only is True,
             httponly=True,
             same_site=same_site,
             partitioned=partitioned,
@@ -557,6 +577,7 @@ class SessionMiddleware:
         self.app = app
         self._name = session_cookie.encode("ascii")
         self._cookie = cookie
+        self._auto_secure = https_only == "auto"
         self._delete = cookie.delete_header()
         self._max_age = max_age
         self._lifetime = max_age if max_age is not None else DEFAULT_LIFETIME
@@ -582,6 +603,7 @@ class SessionMiddleware:
         if self._store is not None:
             session._id_factory = self._new_id
         scope["session"] = session
+        secure = self._auto_secure and is_secure(scope)
 
         if kind == "http" and self._store is None:
             # Cookie sessions need no await at the response start: a plain function returning
@@ -594,6 +616,8 @@ class SessionMiddleware:
                         # A visitor without a session whose empty one was only read: nothing
                         # to save, but the response still depends on the (absent) cookie.
                         message = _with_session_headers(message, None, vary=True, accessed=True)
+                    if secure:
+                        message = _with_secure_cookie(message, self._name)
                 return send(message)
 
             await self.app(scope, receive, send_with_cookie)
@@ -605,6 +629,8 @@ class SessionMiddleware:
                     session.accessed or session._loaded
                 ):
                     message = await self._respond(session, message, vary=True)
+                    if secure:
+                        message = _with_secure_cookie(message, self._name)
                 await send(message)
 
             await self.app(scope, receive, send_with_session)
@@ -620,6 +646,8 @@ class SessionMiddleware:
                 accepted = True
             elif kind == "websocket.http.response.start":
                 message = await self._respond(session, message, vary=True)
+            if secure:
+                message = _with_secure_cookie(message, self._name)
             await send(message)
 
         await self.app(scope, receive, send_with_handshake_cookie)

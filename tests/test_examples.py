@@ -16,6 +16,9 @@ EXAMPLES = sorted(
 
 pytestmark = pytest.mark.anyio
 
+# Examples that expect a request as their reverse proxy forwards it.
+HEADERS = {"proxies": {"x-forwarded-proto": "https"}}
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -36,5 +39,5 @@ async def test_example_serves_its_front_page(name: str) -> None:
     module = importlib.import_module(f"examples.{name}")
     transport = httpx.ASGITransport(app=module.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        response = await client.get("/")
+        response = await client.get("/", headers=HEADERS.get(name))
     assert response.status_code == 200, response.text

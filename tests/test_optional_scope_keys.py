@@ -25,11 +25,19 @@ MIDDLEWARES: dict[str, dict[str, Any]] = {
     "CSRFMiddleware": {"secret": "k" * 32, "trusted_origins": ["https://a.example"]},
     "CompressionMiddleware": {"exclude_paths": ["/skip/*"]},
     "GZipMiddleware": {},
+    "HTTPSRedirectMiddleware": {"allowed_hosts": ["a.example"], "exclude_paths": ["/skip/*"]},
     "OffloadMiddleware": {"exclude_paths": ["/skip/*"]},
+    "ProxyHeadersMiddleware": {
+        "trusted_hosts": "127.0.0.1",
+        "x_host": 1,
+        "x_port": 1,
+        "x_prefix": 1,
+    },
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {"trusted_proxies": ["127.0.0.1"]},
     "SessionMiddleware": {"secret_key": "k" * 32},
     "TimingMiddleware": {},
+    "TrustedHostMiddleware": {"allowed_hosts": ["a.example"], "exclude_paths": ["/skip/*"]},
 }
 # ASGI HTTP and WebSocket connection scopes: keys with a default in the spec, plus ``method``.
 OPTIONAL_HTTP = ["method", "scheme", "raw_path", "root_path", "client", "server", "state"]
@@ -44,6 +52,11 @@ HEADERS = {
     "content-encoding": "gzip",
     "cookie": "session=x.y.z.w",
     "access-control-request-method": "PUT",
+    "host": "a.example",
+    "x-forwarded-for": "203.0.113.7, 10.0.0.1",
+    "x-forwarded-proto": "https",
+    "x-forwarded-host": "a.example",
+    "x-forwarded-prefix": "/p",
 }
 BODY = b"x" * 2000
 

@@ -19,11 +19,14 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "CSRFMiddleware": {},
     "CompressionMiddleware": {},
     "GZipMiddleware": {},
+    "HTTPSRedirectMiddleware": {},
     "OffloadMiddleware": {},
+    "ProxyHeadersMiddleware": {},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "s" * 32},
     "TimingMiddleware": {},
+    "TrustedHostMiddleware": {"allowed_hosts": ["example.com"]},
 }
 # Classes that wrap something other than an ASGI app and so answer every scope themselves.
 ENDPOINTS = {"WSGIMiddleware"}

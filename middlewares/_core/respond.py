@@ -1,4 +1,5 @@
-"""Short-circuit HTTP replies sent straight to the ASGI ``send`` (ASGI HTTP spec, response)."""
+"""Short-circuit replies sent straight to the ASGI ``send``: HTTP responses (ASGI HTTP spec,
+response) and WebSocket handshake refusals (ASGI WebSocket spec, denial response extension)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterable
 from .._types import Receive, Scope, Send
 
 TEXT_PLAIN = b"text/plain; charset=utf-8"
+#: RFC 6455 §7.4.1: 1008, the endpoint refuses a message (here, the handshake) by policy.
+POLICY_VIOLATION = 1008
 
 
 async def send_response(
@@ -16,18 +19,44 @@ async def send_response(
     body: bytes = b"",
     *,
     content_type: bytes | None = TEXT_PLAIN,
+    prefix: str = "http",
 ) -> None:
     """Send a complete response: ``http.response.start`` then one final ``http.response.body``.
 
     ``Content-Length`` is always computed from ``body``; ``content_type`` is added unless None or
-    ``headers`` already has one.
+    ``headers`` already has one. ``prefix="websocket.http"`` sends the same response as a
+    WebSocket denial.
     """
     raw = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     if content_type is not None and not any(k.lower() == b"content-type" for k, _ in raw):
         raw.append((b"content-type", content_type))
     raw.append((b"content-length", str(len(body)).encode("ascii")))
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": f"{prefix}.response.start", "status": status, "headers": raw})
+    await send({"type": f"{prefix}.response.body", "body": body, "more_body": False})
+
+
+async def send_refusal(
+    scope: Scope,
+    send: Send,
+    status: int,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    body: bytes = b"",
+    *,
+    content_type: bytes | None = TEXT_PLAIN,
+    denial_response: bool = True,
+) -> None:
+    """Refuse a request: an HTTP response, or for a WebSocket handshake the same response as a
+    denial when ``denial_response`` is on and the server offers the ``websocket.http.response``
+    extension, else a ``websocket.close`` with code 1008 (the server answers the handshake with
+    403)."""
+    if scope["type"] != "websocket":
+        await send_response(send, status, headers, body, content_type=content_type)
+    elif denial_response and "websocket.http.response" in (scope.get("extensions") or {}):
+        await send_response(
+            send, status, headers, body, content_type=content_type, prefix="websocket.http"
+        )
+    else:
+        await send({"type": "websocket.close", "code": POLICY_VIOLATION})
 
 
 async def refuse_handshake(
@@ -43,17 +72,18 @@ async def refuse_handshake(
     """Refuse a WebSocket handshake before the app can accept it (ASGI WebSocket spec).
 
     Waits for ``websocket.connect``, then closes before accept, which every server turns into
-    HTTP 403. With ``denial_response``, the status and body are sent as an HTTP denial response
-    instead where the server offers the ``websocket.http.response`` extension (uvicorn's default
-    WebSocket stack logs an ERROR line for each such response, so it is opt-in). Nothing is sent
-    when the client left first.
+    HTTP 403. With ``denial_response``, the status and body go out as an HTTP denial response
+    instead where the server offers the extension: uvicorn's default WebSocket stack logs an
+    ERROR line for each one, which a hostile page can use to flood alerting, so it is opt-in.
+    Nothing is sent when the client left first.
     """
     message = await receive()
-    if message["type"] != "websocket.connect":
-        return
-    if not denial_response or "websocket.http.response" not in (scope.get("extensions") or {}):
-        await send({"type": "websocket.close", "code": 1008})  # RFC 6455 §7.4.1: policy
-        return
-    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
-    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-    await send({"type": "websocket.http.response.body", "body": body})
+    if message["type"] == "websocket.connect":
+        await send_refusal(
+            scope,
+            send,
+            status,
+            body=body,
+            content_type=content_type,
+            denial_response=denial_response,
+        )
