@@ -6,6 +6,7 @@ from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompres
 from .cors import CORSMiddleware
 from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
+from .security_headers import NONCE, SecurityHeadersMiddleware, get_csp_nonce
 from .sessions import (
     Session,
     SessionCookieTooLarge,
@@ -20,6 +21,7 @@ from .wsgi import WSGIMiddleware
 __version__ = "0.1.0"
 
 __all__ = [
+    "NONCE",
     "BlockingDetector",
     "CORSMiddleware",
     "CompressionMiddleware",
@@ -30,6 +32,7 @@ __all__ = [
     "RequestIDFilter",
     "RequestIDMiddleware",
     "RequestTiming",
+    "SecurityHeadersMiddleware",
     "Session",
     "SessionCookieTooLarge",
     "SessionError",
@@ -41,6 +44,7 @@ __all__ = [
     "__version__",
     "add_timing",
     "compose",
+    "get_csp_nonce",
     "get_request_id",
     "process_pool",
     "run_in_process",
