@@ -21,6 +21,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "OffloadMiddleware": {},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
+    "SecurityHeadersMiddleware": {},
     "SessionMiddleware": {"secret_key": "secret"},
     "TimingMiddleware": {},
 }
