@@ -66,6 +66,29 @@ JSON_API_PRESET: Mapping[str, Any] = MappingProxyType(
 
 _csp_nonce: ContextVar[str | None] = ContextVar("middlewares.csp_nonce", default=None)
 
+# CSP3 §7.1: a nonce is unique per response, from a CSPRNG, and carries >= 128 bits. 18 random
+# bytes are 144 bits and exactly 24 base64url characters, so one os.urandom call and one encode
+# give the next 256 nonces: independent, unpredictable, a third of the cost of one call each.
+# list.pop is atomic, so threads never share one; a forked child starts with an empty pool.
+_NONCE_BYTES = 18
+_NONCE_BATCH = 256
+_nonce_pool: list[tuple[bytes, str]] = []
+os.register_at_fork(after_in_child=_nonce_pool.clear)
+
+
+def new_nonce() -> tuple[bytes, str]:
+    """Return a fresh nonce as header bytes and as text."""
+    try:
+        return _nonce_pool.pop()
+    except IndexError:
+        data = base64.urlsafe_b64encode(os.urandom(_NONCE_BYTES * _NONCE_BATCH))
+        text = data.decode("ascii")
+        size = _NONCE_BYTES * 4 // 3
+        _nonce_pool.extend(
+            (data[i : i + size], text[i : i + size]) for i in range(size, len(data), size)
+        )
+        return data[:size], text[:size]
+
 
 def get_csp_nonce() -> str | None:
     """Return the current response's CSP nonce, or None outside a request or when its policy
@@ -622,10 +645,9 @@ class SecurityHeadersMiddleware:
         nonce: bytes | None = None
         token = None
         if policy.nonced:
-            # CSP3 §7.1: unique per response, from a CSPRNG, >= 128 bits. Fixed before the app
-            # runs, so a template or a streamed chunk read late still matches the header.
-            nonce = base64.urlsafe_b64encode(os.urandom(18))
-            text = nonce.decode("ascii")
+            # Fixed before the app runs, so a template or a streamed chunk that reads it late
+            # still matches the header (unlike django-csp's lazy nonce).
+            nonce, text = new_nonce()
             scope.setdefault("state", {})["csp_nonce"] = text
             token = _csp_nonce.set(text)
         started = False

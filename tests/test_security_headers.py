@@ -612,3 +612,19 @@ async def test_unknown_messages_pass_through() -> None:
 def test_header_names_use_the_specs_spelling() -> None:
     for name in HELMET_DEFAULTS:
         assert re.fullmatch(r"[a-z0-9-]+", name)
+
+
+async def test_fastapi_example_serves_docs_under_the_override() -> None:
+    import httpx
+
+    from examples.security_headers_fastapi import app
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://shop.example") as client:
+        api = await client.get("/items/3")
+        docs = await client.get("/docs")
+    assert api.headers["content-security-policy"] == "default-src 'none';frame-ancestors 'none'"
+    assert api.headers["x-frame-options"] == "DENY"
+    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert "cdn.jsdelivr.net" in docs.text
+    assert docs.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"

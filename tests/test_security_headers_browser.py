@@ -171,3 +171,12 @@ def test_fastapi_docs_is_blocked_by_the_strict_policy_and_works_with_the_overrid
             page.wait_for_selector("text=rendered Shop API")
             script_violations = [v for v in violations(page) if v.startswith("script-src")]
             assert script_violations == []
+
+
+def test_starlette_example_runs_only_its_nonced_script(page: Any, live_server: LiveServer) -> None:
+    from examples.security_headers import app
+
+    with live_server(app) as url:
+        page.goto(url)
+        assert page.text_content("#status") == "the nonced script ran"
+        assert page.title() == "Shop"

@@ -5,6 +5,7 @@ client input that cannot change what the middleware sends."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 from typing import Any
 
@@ -22,7 +23,12 @@ from starlette.routing import Route
 
 from middlewares import NONCE, SecurityHeadersMiddleware, get_csp_nonce
 from middlewares._types import ASGIApp, Receive, Scope, Send
-from middlewares.security_headers import DEFAULT_CSP, HTML_PRESET, private_cache_control
+from middlewares.security_headers import (
+    DEFAULT_CSP,
+    HTML_PRESET,
+    new_nonce,
+    private_cache_control,
+)
 from middlewares.testing import Recorded, http_scope, run_asgi
 
 pytestmark = pytest.mark.anyio
@@ -306,3 +312,26 @@ async def test_hostile_paths_and_headers_never_change_the_headers(
     scope["scheme"] = "https"
     secure = await run_asgi(middleware, scope, validate=False)
     assert secure.status == 200
+
+
+def test_T50_nonces_stay_distinct_across_pool_refills() -> None:
+    nonces = [new_nonce() for _ in range(1000)]
+    assert len({text for _, text in nonces}) == 1000
+    for raw, text in nonces:
+        assert raw.decode() == text
+        assert len(base64.urlsafe_b64decode(raw)) == 18
+
+
+def test_T50_a_forked_worker_never_reuses_the_parents_nonces() -> None:
+    new_nonce()  # the pool now holds nonces a forked child must not inherit
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, new_nonce()[0])
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64)
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = [new_nonce()[0] for _ in range(300)]
+    assert child not in parent
