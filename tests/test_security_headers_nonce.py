@@ -335,3 +335,21 @@ def test_T50_a_forked_worker_never_reuses_the_parents_nonces() -> None:
     os.waitpid(pid, 0)
     parent = [new_nonce()[0] for _ in range(300)]
     assert child not in parent
+
+
+async def test_T48_guard_when_the_app_set_other_security_headers() -> None:
+    recorded = await respond(body_with_nonce((b"x-frame-options", b"DENY")))
+    assert header_nonces(recorded)
+    assert recorded.header("cache-control") == "private"
+    assert recorded.header("x-frame-options") == "DENY"
+
+
+async def test_html_only_treats_a_response_without_content_type_as_not_a_page() -> None:
+    async def bare(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"x-app", b"1")]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    recorded = await respond(bare, html_only=True)
+    assert recorded.header("content-security-policy") is None
+    assert recorded.header("x-content-type-options") == "nosniff"
