@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import pytest
 
 from middlewares._types import ASGIApp, Receive, Scope, Send
@@ -615,8 +616,6 @@ def test_header_names_use_the_specs_spelling() -> None:
 
 
 async def test_fastapi_example_serves_docs_under_the_override() -> None:
-    import httpx
-
     from examples.security_headers_fastapi import app
 
     transport = httpx.ASGITransport(app=app)
@@ -628,3 +627,18 @@ async def test_fastapi_example_serves_docs_under_the_override() -> None:
     assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
     assert "cdn.jsdelivr.net" in docs.text
     assert docs.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+
+
+@pytest.mark.server
+def test_T59_the_servers_own_headers_go_only_with_the_server_flag(live_server: Any) -> None:
+    app = SecurityHeadersMiddleware(app_with(), remove_headers=["Server", "Date"])
+    with live_server(app) as url:
+        response = httpx.get(url)
+    # uvicorn adds these after the app: no middleware sees them.
+    assert response.headers["server"] == "uvicorn"
+    assert "date" in response.headers
+    with live_server(app, server_header=False, date_header=False) as url:
+        response = httpx.get(url)
+    assert "server" not in response.headers
+    assert "date" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"
