@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import sys
 import warnings
 from collections.abc import Awaitable, Collection, Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -52,7 +53,7 @@ DEFAULT_CSP: Mapping[str, Sources] = MappingProxyType(
 #: Keyword arguments for server-rendered HTML: Helmet's policy with a nonce in ``script-src``,
 #: so inline scripts run only when the template writes the response's nonce.
 HTML_PRESET: Mapping[str, Any] = MappingProxyType(
-    {"content_security_policy": {**DEFAULT_CSP, "script-src": ("'self'", NONCE)}}
+    {"content_security_policy": MappingProxyType({**DEFAULT_CSP, "script-src": ("'self'", NONCE)})}
 )
 
 #: Keyword arguments for a JSON API (Mozilla Observatory's advice): nothing may load and
@@ -68,12 +69,13 @@ _csp_nonce: ContextVar[str | None] = ContextVar("middlewares.csp_nonce", default
 
 # CSP3 §7.1: a nonce is unique per response, from a CSPRNG, and carries >= 128 bits. 18 random
 # bytes are 144 bits and exactly 24 base64url characters, so one os.urandom call and one encode
-# give the next 256 nonces: independent, unpredictable, a third of the cost of one call each.
+# give the next 256 nonces, independent and unpredictable, instead of a system call each.
 # list.pop is atomic, so threads never share one; a forked child starts with an empty pool.
 _NONCE_BYTES = 18
 _NONCE_BATCH = 256
 _nonce_pool: list[tuple[bytes, str]] = []
-os.register_at_fork(after_in_child=_nonce_pool.clear)
+if sys.platform != "win32":  # pragma: no branch - Windows has no fork
+    os.register_at_fork(after_in_child=_nonce_pool.clear)
 
 
 def new_nonce() -> tuple[bytes, str]:
@@ -103,7 +105,7 @@ _CACHE_CONTROL = b"cache-control"
 _SERVER_ERROR = b"Internal Server Error"
 _ONE_YEAR = 31536000  # hstspreload.org's minimum max-age
 
-# Allowed values (lower-case) of the single-token headers; None means any token list.
+# Allowed values (lower-case) of the token-valued headers.
 _CHOICES: dict[str, frozenset[str]] = {
     "cross_origin_opener_policy": frozenset(
         {"same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none"}
@@ -298,16 +300,18 @@ def _policy_parts(
     if directives is None:
         return None
     if isinstance(directives, Mapping):
+        # A policy's own report-to and report-uri are kept; the arguments fill in the rest.
         extra: dict[str, Sources] = {}
         names = {str(name).lower() for name in directives}
         reporting = _report_to(options)
         if reporting is not None and "report-to" not in names:
             extra["report-to"] = reporting[0]
-            if options.report_uri is None and "report-uri" not in names:
-                # Firefox and Safari have no Reporting API for CSP; they read report-uri.
+        if "report-uri" not in names:
+            if options.report_uri is not None:
+                extra["report-uri"] = _url("report_uri", options.report_uri)
+            elif reporting is not None:
+                # Firefox and Safari send no CSP reports through the Reporting API.
                 extra["report-uri"] = reporting[1]
-        if options.report_uri is not None:
-            extra["report-uri"] = _url("report_uri", options.report_uri)
         directives = {**directives, **extra} if extra else directives
     return compile_policy(directives, argument=argument, strict=options.strict_directives)
 
