@@ -506,7 +506,9 @@ async def test_T54_report_uri_and_several_groups() -> None:
 
 async def test_T54_a_policys_own_report_directives_are_kept() -> None:
     policy = {"default-src": "'self'", "report-to": "mine", "report-uri": "/mine"}
-    recorded = await respond(content_security_policy=policy, report_to={"csp": "/r"})
+    recorded = await respond(
+        content_security_policy=policy, report_to={"csp": "/r"}, report_uri="/other"
+    )
     assert recorded.header("content-security-policy") == (
         "default-src 'self';report-to mine;report-uri /mine"
     )
