@@ -7,6 +7,8 @@ the response headers; the browser console shows the un-nonced script being block
 
 from __future__ import annotations
 
+import logging
+
 import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,8 +38,14 @@ async def home(request: Request) -> Response:
     return templates.TemplateResponse(request, "page.html")
 
 
+async def csp_reports(request: Request) -> Response:
+    # Browsers POST what the policy blocked here (application/csp-report).
+    logging.getLogger("csp").warning("CSP violation: %s", (await request.body())[:2000])
+    return Response(status_code=204)
+
+
 app = Starlette(
-    routes=[Route("/", home)],
+    routes=[Route("/", home), Route("/csp-reports", csp_reports, methods=["POST"])],
     middleware=[
         Middleware(
             SecurityHeadersMiddleware,

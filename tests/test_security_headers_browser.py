@@ -173,10 +173,13 @@ def test_fastapi_docs_is_blocked_by_the_strict_policy_and_works_with_the_overrid
             assert script_violations == []
 
 
-def test_starlette_example_runs_only_its_nonced_script(page: Any, live_server: LiveServer) -> None:
+def test_starlette_example_runs_only_its_nonced_script_and_reports_the_other(
+    page: Any, live_server: LiveServer, caplog: Any
+) -> None:
     from examples.security_headers import app
 
     with live_server(app) as url:
         page.goto(url)
         assert page.text_content("#status") == "the nonced script ran"
         assert page.title() == "Shop"
+        wait_for(lambda: any("CSP violation" in r.getMessage() for r in caplog.records))
