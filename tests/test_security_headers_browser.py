@@ -71,7 +71,7 @@ def test_nonced_inline_script_runs_and_others_are_blocked(
     assert violations(page) == ["script-src-elem inline enforce"] * 2
 
 
-def test_report_only_violation_reaches_the_reporting_endpoint(
+def test_T54_report_only_violation_reaches_the_reporting_endpoint(
     page: Any, live_server: LiveServer
 ) -> None:
     reports: list[tuple[str, dict[str, Any]]] = []
@@ -147,7 +147,7 @@ def docs_page(api: FastAPI, cdn: str) -> None:
         )
 
 
-def test_fastapi_docs_is_blocked_by_the_strict_policy_and_works_with_the_override(
+def test_T44_fastapi_docs_is_blocked_by_the_strict_policy_and_works_with_the_override(
     page: Any, live_server: LiveServer
 ) -> None:
     page.add_init_script(RECORD_VIOLATIONS)
