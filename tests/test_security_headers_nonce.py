@@ -28,6 +28,7 @@ from middlewares._types import ASGIApp, Receive, Scope, Send
 from middlewares.security_headers import (
     DEFAULT_CSP,
     HTML_PRESET,
+    is_localhost,
     new_nonce,
     private_cache_control,
 )
@@ -344,3 +345,23 @@ async def test_T48_guard_when_the_app_set_other_security_headers() -> None:
     assert header_nonces(recorded)
     assert recorded.header("cache-control") == "private"
     assert recorded.header("x-frame-options") == "DENY"
+
+
+@given(st.binary(max_size=80))
+def test_cache_control_of_any_bytes_ends_private_or_already_was(value: bytes) -> None:
+    result = private_cache_control(value)
+    if result is None:
+        assert b"private" in value.lower() or b"no-store" in value.lower()
+    else:
+        assert result.startswith(b"private")
+        assert b"public" not in [m.strip().lower() for m in result.split(b",")]
+
+
+@given(st.binary(max_size=80), st.sampled_from([b"", b":8443", b"."]))
+def test_any_host_bytes_decide_localhost_without_raising(host: bytes, suffix: bytes) -> None:
+    scope = http_scope(scheme="https")
+    scope["headers"] = [(b"host", host + suffix)]
+    if is_localhost(scope):
+        assert b"localhost" in host.lower()
+    scope["headers"] = [(b"host", host.replace(b":", b"") + b".localhost" + suffix)]
+    assert is_localhost(scope) is not host.startswith(b"[")
