@@ -690,8 +690,16 @@ def fastapi_docs_overrides(
 
     Their pages load scripts and styles from ``cdn`` (jsDelivr by default), run an inline
     bootstrap script and inline styles, and ReDoc starts a worker from a ``blob:`` URL and
-    loads Google Fonts. Pass your own ``cdn`` when you serve the assets yourself
-    (``get_swagger_ui_html(swagger_js_url=...)``).
+    loads Google Fonts. The pages' own policy allows ``'unsafe-inline'`` scripts.
+
+    Args:
+        cdn: Origin of Swagger UI's and ReDoc's scripts and styles: your own when you serve
+            them yourself (``get_swagger_ui_html(swagger_js_url=...)``), or ``"'self'"``.
+            Defaults to ``"https://cdn.jsdelivr.net"``, FastAPI's default.
+        docs_url: FastAPI's ``docs_url``; its ``/oauth2-redirect`` page is included. Defaults
+            to ``"/docs"``.
+        redoc_url: FastAPI's ``redoc_url``. Defaults to ``"/redoc"``.
+        favicon: Origin of the pages' favicon. Defaults to ``"https://fastapi.tiangolo.com"``.
     """
     _url("cdn", cdn)
     scripts = ("'self'", cdn, "'unsafe-inline'")
