@@ -255,8 +255,8 @@ def _permissions_value(policy: Mapping[str, str | Sequence[str]]) -> bytes:
         if feature in _DEPRECATED_FEATURES:
             warnings.warn(
                 f"permissions_policy: {feature!r} is deprecated: {_DEPRECATED_FEATURES[feature]}",
-                DeprecationWarning,
-                stacklevel=4,
+                UserWarning,
+                stacklevel=4,  # the code that built the middleware
             )
         if allow == "*":
             members.append(f"{feature}=*")
@@ -313,7 +313,10 @@ def _policy_parts(
                 # Firefox and Safari send no CSP reports through the Reporting API.
                 extra["report-uri"] = reporting[1]
         directives = {**directives, **extra} if extra else directives
-    return compile_policy(directives, argument=argument, strict=options.strict_directives)
+    # Warnings name the code that built the middleware: four frames up from here.
+    return compile_policy(
+        directives, argument=argument, strict=options.strict_directives, stacklevel=4
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,13 +58,18 @@ def test_override_misconfiguration_raises(overrides: Any, error: type[Exception]
         SecurityHeadersMiddleware(app, overrides=overrides)
 
 
-def test_T56_deprecated_features_and_directives_warn() -> None:
-    with pytest.warns(DeprecationWarning, match="interest-cohort"):
+def test_T56_deprecated_features_and_directives_warn_at_the_callers_line() -> None:
+    with pytest.warns(UserWarning, match="interest-cohort") as feature:
         SecurityHeadersMiddleware(app, permissions_policy={"interest-cohort": []})
-    with pytest.warns(DeprecationWarning, match="block-all-mixed-content"):
+    with pytest.warns(UserWarning, match="block-all-mixed-content") as directive:
         SecurityHeadersMiddleware(
             app, content_security_policy={**DEFAULT_CSP, "block-all-mixed-content": True}
         )
+    overrides = {"/old": {"content_security_policy": {"default-src": "'self'", "referrer": True}}}
+    with pytest.warns(UserWarning, match="'referrer'") as override:
+        SecurityHeadersMiddleware(app, overrides=overrides)
+    for record in (*feature, *directive, *override):
+        assert record.filename == __file__
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ def _sources(argument: str, name: str, value: Sources) -> list[str] | None:
 
 
 def compile_policy(
-    directives: Directives, *, argument: str, strict: bool = False
+    directives: Directives, *, argument: str, strict: bool = False, stacklevel: int = 2
 ) -> tuple[bytes, ...]:
     """Validate ``directives`` and serialise them as a policy (CSP3 §2.2.1, Helmet's layout:
     ``default-src 'self';img-src 'self' data:``).
@@ -134,6 +134,8 @@ def compile_policy(
         argument: The argument name quoted in error messages.
         strict: Refuse directive names outside ``KNOWN_DIRECTIVES``; otherwise unknown names
             pass through, as the CSP3 grammar allows, so new directives need no upgrade.
+        stacklevel: The frame a warning names, counted as for ``warnings.warn``: the caller's
+            caller when a public constructor calls this.
 
     Raises:
         TypeError: ``directives`` is not a mapping, or a value is not str, list or bool.
@@ -142,7 +144,8 @@ def compile_policy(
             policy is empty.
 
     Warns:
-        DeprecationWarning: a directive that browsers no longer support.
+        UserWarning: a directive that browsers no longer support (not a DeprecationWarning,
+            which Python hides outside ``__main__``).
     """
     if not isinstance(directives, Mapping):
         raise TypeError(f"{argument} must be a mapping of directive to sources, got {directives!r}")
@@ -165,8 +168,8 @@ def compile_policy(
         if name in _DEPRECATED:
             warnings.warn(
                 f"{argument}: the directive {name!r} is deprecated: {_DEPRECATED[name]}",
-                DeprecationWarning,
-                stacklevel=3,
+                UserWarning,
+                stacklevel=stacklevel + 1,
             )
         serialised.append(" ".join([name, *sources]))
     if not serialised:

@@ -136,9 +136,10 @@ def test_strict_directives_refuses_unknown_names() -> None:
 @pytest.mark.parametrize(
     "name", ["block-all-mixed-content", "plugin-types", "prefetch-src", "referrer"]
 )
-def test_deprecated_directives_warn(name: str) -> None:
-    with pytest.warns(DeprecationWarning, match=name):
+def test_deprecated_directives_warn_at_the_callers_line(name: str) -> None:
+    with pytest.warns(UserWarning, match=name) as records:
         compile_policy({"default-src": "'self'", name: True}, argument="csp")
+    assert records[0].filename == __file__
 
 
 @given(st.dictionaries(st.text(max_size=12), st.lists(st.text(max_size=20), max_size=4)))
