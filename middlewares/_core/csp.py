@@ -121,7 +121,7 @@ def _sources(argument: str, name: str, value: Sources) -> list[str] | None:
 
 
 def compile_policy(
-    directives: Directives, *, argument: str, strict: bool = False, stacklevel: int = 2
+    directives: Directives, *, argument: str, strict: bool = False, stacklevel: int = 1
 ) -> tuple[bytes, ...]:
     """Validate ``directives`` and serialise them as a policy (CSP3 §2.2.1, Helmet's layout:
     ``default-src 'self';img-src 'self' data:``).
@@ -134,8 +134,8 @@ def compile_policy(
         argument: The argument name quoted in error messages.
         strict: Refuse directive names outside ``KNOWN_DIRECTIVES``; otherwise unknown names
             pass through, as the CSP3 grammar allows, so new directives need no upgrade.
-        stacklevel: The frame a warning names, counted as for ``warnings.warn``: the caller's
-            caller when a public constructor calls this.
+        stacklevel: The frame a warning names: 1 is the caller, 2 its caller, and so on, so
+            that a public constructor can name the user's line.
 
     Raises:
         TypeError: ``directives`` is not a mapping, or a value is not str, list or bool.
