@@ -17,6 +17,7 @@ from .offload import (
 )
 from .proxy_headers import ProxyHeadersMiddleware
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
+from .security_headers import NONCE, SecurityHeadersMiddleware, get_csp_nonce
 from .sessions import (
     Session,
     SessionCookieTooLarge,
@@ -33,6 +34,7 @@ from .wsgi import WSGIMiddleware
 __version__ = "0.1.0"
 
 __all__ = [
+    "NONCE",
     "BlockingDetector",
     "CORSMiddleware",
     "CSRFMiddleware",
@@ -47,6 +49,7 @@ __all__ = [
     "RequestIDFilter",
     "RequestIDMiddleware",
     "RequestTiming",
+    "SecurityHeadersMiddleware",
     "Session",
     "SessionCookieTooLarge",
     "SessionError",
@@ -60,6 +63,7 @@ __all__ = [
     "add_timing",
     "compose",
     "csrf_token",
+    "get_csp_nonce",
     "get_request_id",
     "get_session",
     "pool_full_handler",

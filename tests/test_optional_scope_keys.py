@@ -35,6 +35,7 @@ MIDDLEWARES: dict[str, dict[str, Any]] = {
     },
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {"trusted_proxies": ["127.0.0.1"]},
+    "SecurityHeadersMiddleware": {"overrides": {"/skip/*": False}},
     "SessionMiddleware": {"secret_key": "k" * 32},
     "TimingMiddleware": {},
     "TrustedHostMiddleware": {"allowed_hosts": ["a.example"], "exclude_paths": ["/skip/*"]},

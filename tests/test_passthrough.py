@@ -25,6 +25,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "s" * 32},
+    "SecurityHeadersMiddleware": {},
     "TimingMiddleware": {},
     "TrustedHostMiddleware": {"allowed_hosts": ["example.com"]},
 }
