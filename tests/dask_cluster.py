@@ -79,7 +79,15 @@ def dask_cluster(workers: int = 2, **config: str) -> Iterator[Cluster]:
         for process in [*cluster.workers, scheduler]:
             process.terminate()
         for process in [*cluster.workers, scheduler]:
-            process.wait(10)
+            _reap(process)
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:  # a worker still closing gracefully
+        process.kill()
+        process.wait()
 
 
 # --- what the workers run
