@@ -4,7 +4,15 @@ from .blocking import BlockingDetector
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
-from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
+from .offload import (
+    CallLostError,
+    OffloadMiddleware,
+    dask_pool,
+    process_pool,
+    run_in_process,
+    run_in_thread,
+    thread_pool,
+)
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
     Session,
@@ -22,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockingDetector",
     "CORSMiddleware",
+    "CallLostError",
     "CompressionMiddleware",
     "GZipMiddleware",
     "Layer",
@@ -41,6 +50,7 @@ __all__ = [
     "__version__",
     "add_timing",
     "compose",
+    "dask_pool",
     "get_request_id",
     "process_pool",
     "run_in_process",

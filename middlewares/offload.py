@@ -507,9 +507,12 @@ async def run_in_thread(
         **kwargs: Its keyword arguments.
 
     Raises:
+        TypeError: ``pool`` runs processes: the context cannot be pickled.
         PoolFullError: the pool's workers are busy and its queue is full.
     """
     target = thread_pool(pool) if isinstance(pool, str) else pool
+    if target.processes:
+        raise TypeError(f"run_in_thread needs a thread pool, {target.name!r} runs processes")
     call = functools.partial(fn, *args, **kwargs)
     return await _wait(target, target.submit(copy_context().run, call))
 
@@ -576,6 +579,7 @@ class OffloadMiddleware:
     Raises:
         ValueError: a non-positive ``timeout``, a negative ``retry_after``, sizes given with a
             `Pool`, or a pool that exists with other sizes.
+        TypeError: a `Pool` that runs processes.
     """
 
     __slots__ = ("_exclude", "_only", "_pool", "_retry_after", "_timeout", "app")
@@ -599,6 +603,9 @@ class OffloadMiddleware:
         if isinstance(pool, Pool):
             if max_workers is not None or max_queue is not None:
                 raise ValueError("max_workers and max_queue size a named pool; got a Pool")
+            if pool.processes:
+                # A request's receive and send are bound to this process's event loop.
+                raise TypeError(f"pool must run threads, {pool.name!r} runs processes")
             self._pool = pool
         else:
             self._pool = thread_pool(pool, max_workers=max_workers, max_queue=max_queue)

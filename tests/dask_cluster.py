@@ -117,3 +117,14 @@ def wait_for_release(name: str) -> str:
 def die() -> None:
     """The worker process dies mid-call, as one the kernel's OOM killer picks does."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_once(name: str) -> int:
+    """Kill the first worker that runs it; on the next one, return that worker's pid."""
+    from distributed import Event
+
+    first = Event(name)
+    if not first.is_set():
+        first.set()
+        die()
+    return os.getpid()

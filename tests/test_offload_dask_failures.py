@@ -3,6 +3,7 @@ Each test gets a throwaway cluster of one worker, so the shared one stays health
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import BrokenExecutor
@@ -13,14 +14,14 @@ from distributed import Client
 
 from middlewares.offload import CallLostError, Pool, dask_pool, run_in_process
 
-from .dask_cluster import Cluster, dask_cluster, die, square, wait_for_release
+from .dask_cluster import Cluster, dask_cluster, die, die_once, square, wait_for_release
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    # Fail fast: no second attempt on another worker after the first one died.
+    # allowed-failures=0 fails fast: no second attempt on another worker after the first one died.
     with dask_cluster(workers=1, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0") as cluster:
         yield cluster
 
@@ -39,6 +40,17 @@ def pool(client: Client) -> Iterator[Pool]:
     pool = dask_pool(f"dask-failing-{uuid.uuid4().hex[:8]}", client, timeout=1)
     yield pool
     pool.shutdown(wait=False)
+
+
+async def test_by_default_dask_reruns_a_call_whose_worker_died() -> None:
+    with dask_cluster(workers=2) as cluster, Client(cluster.address, timeout=30) as client:
+        client.wait_for_workers(2, timeout=30)
+        pool = dask_pool("dask-rerun", client, timeout=30)
+        first_pids = set(client.run(os.getpid).values())
+        survivor = await run_in_process(die_once, f"die-{uuid.uuid4().hex}", pool=pool)
+        assert survivor in first_pids
+        assert len(client.run(os.getpid)) == 1  # the other worker is gone
+        pool.shutdown()
 
 
 async def test_worker_killed_mid_call_raises_call_lost_at_the_await(pool: Pool) -> None:

@@ -176,3 +176,13 @@ def test_offload_middleware_over_a_supplied_executor_answers_503_when_full(
         assert blocked.result().status_code == 200
     executor.shutdown()
     assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
+
+
+@pytest.mark.anyio
+async def test_thread_only_callers_refuse_a_process_pool() -> None:
+    pool = Pool("procs", processes=True, executor=ThreadPoolExecutor(1), shutdown_executor=True)
+    with pytest.raises(TypeError, match="run_in_thread needs a thread pool, 'procs' runs proc"):
+        await run_in_thread(str, pool=pool)
+    with pytest.raises(TypeError, match="pool must run threads, 'procs' runs processes"):
+        OffloadMiddleware(blocking_app(threading.Event(), threading.Event()), pool=pool)
+    pool.shutdown()

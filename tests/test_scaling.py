@@ -8,14 +8,21 @@ from typing import Any
 
 import pytest
 
+from middlewares.compression import CompressionMiddleware
+from middlewares.cors import CORSMiddleware
 from middlewares.offload import Pool, PoolFullError
+from middlewares.request_id import RequestIDMiddleware
 from middlewares.sessions import Session, SessionMiddleware
 from middlewares.stores import MemoryStore
+from middlewares.testing import http_scope, run_asgi
+from middlewares.timing import TimingMiddleware
 
 from .stores.helpers import app_doing, call, cookie_pair
 from .test_offload_executor import blocker
 
 pytestmark = pytest.mark.anyio
+
+ORIGIN = "https://shop.example.com"
 
 
 def put_user(session: Session) -> None:
@@ -40,27 +47,54 @@ async def test_memory_store_sessions_stay_in_the_process_that_made_them() -> Non
 
 
 @pytest.mark.parametrize(
-    ("reader_keys", "shared"),
+    ("writer_keys", "reader_keys", "shared"),
     [
-        pytest.param("key-1", True, id="same key on every instance"),
-        pytest.param(["key-2", "key-1"], True, id="rotated ring still verifies the old key"),
-        pytest.param("key-9", False, id="an instance with another key sees an empty session"),
+        pytest.param("key-1", "key-1", True, id="same key on every process"),
+        pytest.param(
+            ["key-1", "key-2"], "key-1", True, id="rotation step 1 signs with the old key"
+        ),
+        pytest.param(
+            ["key-2", "key-1"],
+            ["key-1", "key-2"],
+            True,
+            id="rotation step 2 signs with the new key which step 1 verifies",
+        ),
+        pytest.param(
+            ["key-2", "key-1"],
+            "key-1",
+            False,
+            id="skipping step 1 leaves old copies rejecting new cookies",
+        ),
+        pytest.param("key-9", "key-1", False, id="a key generated at start-up is rejected"),
     ],
 )
-async def test_cookie_sessions_need_the_same_key_ring_everywhere(
-    reader_keys: Any, shared: bool
+async def test_cookie_sessions_need_one_key_ring_everywhere(
+    writer_keys: Any, reader_keys: Any, shared: bool
 ) -> None:
-    cookie = cookie_pair(await call(instance(put_user, "key-1")))
+    cookie = cookie_pair(await call(instance(put_user, writer_keys)))
     seen = json.loads((await call(instance(read, reader_keys), cookie)).body)
     assert seen == ({"user": "ada"} if shared else {})
 
 
-async def test_a_rotated_instance_re_signs_so_the_old_key_can_retire() -> None:
-    cookie = cookie_pair(await call(instance(put_user, "key-1")))
-    rotated = await call(instance(lambda s: s.update(cart=[1]), ["key-2", "key-1"]), cookie)
-    new_cookie = cookie_pair(rotated)
-    seen = json.loads((await call(instance(read, "key-2"), new_cookie)).body)
-    assert seen == {"user": "ada", "cart": [1]}
+def snapshot(middleware: Any) -> dict[str, str]:
+    return {slot: repr(getattr(middleware, slot)) for slot in type(middleware).__slots__}
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        pytest.param(CORSMiddleware(app_doing(), allow_origins=[ORIGIN]), id="CORS"),
+        pytest.param(CompressionMiddleware(app_doing(), minimum_size=0), id="compression"),
+        pytest.param(TimingMiddleware(app_doing()), id="timing"),
+        pytest.param(RequestIDMiddleware(app_doing()), id="request ids"),
+    ],
+)
+async def test_stateless_middleware_keeps_nothing_between_requests(middleware: Any) -> None:
+    before = snapshot(middleware)
+    for _ in range(3):
+        scope = http_scope(headers={"origin": ORIGIN, "accept-encoding": "gzip"})
+        assert (await run_asgi(middleware, scope)).status == 200
+    assert snapshot(middleware) == before
 
 
 def test_a_local_pool_bounds_one_process_only() -> None:
