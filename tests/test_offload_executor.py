@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
@@ -22,6 +24,7 @@ from middlewares.offload import (
     thread_pool,
 )
 
+from .dask_cluster import ROOT
 from .test_offload_server import blocking_app
 
 Serve = Callable[..., AbstractContextManager[str]]
@@ -186,3 +189,12 @@ async def test_thread_only_callers_refuse_a_process_pool() -> None:
     with pytest.raises(TypeError, match="pool must run threads, 'procs' runs processes"):
         OffloadMiddleware(blocking_app(threading.Event(), threading.Event()), pool=pool)
     pool.shutdown()
+
+
+def test_importing_the_package_never_imports_dask() -> None:
+    # distributed is installed here; only a user's Client brings it in.
+    probe = "import sys, middlewares; print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "[]"
