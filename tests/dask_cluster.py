@@ -12,8 +12,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from distributed import Client
+
+from middlewares.offload import Pool, dask_pool
 
 from .servers import free_port
 
@@ -88,6 +94,25 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:  # a worker still closing gracefully
         process.kill()
         process.wait()
+
+
+@contextlib.contextmanager
+def connected(cluster: Cluster, *, timeout: float = 30) -> Iterator[Client]:
+    """A client of ``cluster`` once every worker joined; ``timeout`` also bounds its attempts
+    to reconnect to a stopped scheduler."""
+    with Client(cluster.address, timeout=timeout) as client:
+        client.wait_for_workers(len(cluster.workers), timeout=30)
+        yield client
+
+
+@contextlib.contextmanager
+def fresh_pool(client: Client, **options: Any) -> Iterator[Pool]:
+    """A Dask-backed pool under a name of its own, shut down afterwards."""
+    pool = dask_pool(f"dask-{uuid.uuid4().hex[:8]}", client, **options)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=False)
 
 
 # --- what the workers run

@@ -30,7 +30,16 @@ from middlewares.offload import (
     run_in_process,
 )
 
-from .dask_cluster import Cluster, dask_cluster, fail, pid, square, wait_for_release
+from .dask_cluster import (
+    Cluster,
+    connected,
+    dask_cluster,
+    fail,
+    fresh_pool,
+    pid,
+    square,
+    wait_for_release,
+)
 
 Serve = Callable[..., AbstractContextManager[str]]
 
@@ -43,17 +52,14 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def client(cluster: Cluster) -> Iterator[Client]:
-    client = Client(cluster.address, timeout=30)
-    client.wait_for_workers(2, timeout=30)
-    yield client
-    client.close()
+    with connected(cluster) as client:
+        yield client
 
 
 @pytest.fixture
 def pool(client: Client) -> Iterator[Pool]:
-    pool = dask_pool(f"dask-{uuid.uuid4().hex[:8]}", client, max_queue=0, timeout=30)
-    yield pool
-    pool.shutdown(wait=False)
+    with fresh_pool(client, max_queue=0, timeout=30) as pool:
+        yield pool
 
 
 def event_name() -> str:
@@ -110,9 +116,8 @@ async def test_full_dask_pool_refuses_at_once(client: Client, client_pool: Pool)
 
 @pytest.fixture
 def client_pool(client: Client) -> Iterator[Pool]:
-    pool = dask_pool(f"dask-one-{uuid.uuid4().hex[:8]}", client, max_workers=1, max_queue=0)
-    yield pool
-    pool.shutdown(wait=False)
+    with fresh_pool(client, max_workers=1, max_queue=0) as pool:
+        yield pool
 
 
 @pytest.mark.anyio
@@ -137,15 +142,12 @@ async def test_cancelled_await_releases_the_call_on_the_cluster(
 
 @pytest.mark.anyio
 async def test_time_box_abandons_a_call_with_a_clear_error(client: Client) -> None:
-    pool = dask_pool(f"dask-box-{uuid.uuid4().hex[:8]}", client, timeout=0.2)
     name = event_name()
-    try:
+    with fresh_pool(client, timeout=0.2) as pool:
         with pytest.raises(TimeoutError, match=r"gave no result within 0.2 s; .* abandoned"):
             await run_in_process(wait_for_release, name, pool=pool)
         assert pool.stats().running == 0
-    finally:
-        set_event(client, name)
-        pool.shutdown(wait=False)
+    set_event(client, name)
 
 
 def test_a_pure_dask_executor_is_refused(client: Client) -> None:

@@ -10,11 +10,19 @@ from concurrent.futures import BrokenExecutor
 
 import anyio
 import pytest
-from distributed import Client
 
-from middlewares.offload import CallLostError, Pool, dask_pool, run_in_process
+from middlewares.offload import CallLostError, Pool, run_in_process
 
-from .dask_cluster import Cluster, dask_cluster, die, die_once, square, wait_for_release
+from .dask_cluster import (
+    Cluster,
+    connected,
+    dask_cluster,
+    die,
+    die_once,
+    fresh_pool,
+    square,
+    wait_for_release,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -27,30 +35,19 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def client(cluster: Cluster) -> Iterator[Client]:
-    # A short connect timeout: the client gives up on a stopped scheduler after 2 s.
-    client = Client(cluster.address, timeout=2)
-    client.wait_for_workers(1, timeout=30)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def pool(client: Client) -> Iterator[Pool]:
-    pool = dask_pool(f"dask-failing-{uuid.uuid4().hex[:8]}", client, timeout=1)
-    yield pool
-    pool.shutdown(wait=False)
+def pool(cluster: Cluster) -> Iterator[Pool]:
+    # The client gives up on a stopped scheduler after 2 s; the pool's time box is 1 s.
+    with connected(cluster, timeout=2) as client, fresh_pool(client, timeout=1) as pool:
+        yield pool
 
 
 async def test_by_default_dask_reruns_a_call_whose_worker_died() -> None:
-    with dask_cluster(workers=2) as cluster, Client(cluster.address, timeout=30) as client:
-        client.wait_for_workers(2, timeout=30)
-        pool = dask_pool("dask-rerun", client, timeout=30)
+    with dask_cluster(workers=2) as cluster, connected(cluster) as client:
         first_pids = set(client.run(os.getpid).values())
-        survivor = await run_in_process(die_once, f"die-{uuid.uuid4().hex}", pool=pool)
+        with fresh_pool(client, timeout=30) as pool:
+            survivor = await run_in_process(die_once, f"die-{uuid.uuid4().hex}", pool=pool)
         assert survivor in first_pids
         assert len(client.run(os.getpid)) == 1  # the other worker is gone
-        pool.shutdown()
 
 
 async def test_worker_killed_mid_call_raises_call_lost_at_the_await(pool: Pool) -> None:

@@ -7,12 +7,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
 from middlewares.offload import (
@@ -161,24 +160,6 @@ def test_named_pool_keeps_its_executor_and_time_box() -> None:
         with pytest.raises(ValueError, match="already exists with timeout=5, got 1"):
             thread_pool("named-supplied", timeout=1)
         pool.shutdown()
-
-
-@pytest.mark.server
-def test_offload_middleware_over_a_supplied_executor_answers_503_when_full(
-    live_server: Serve,
-) -> None:
-    entered, release = threading.Event(), threading.Event()
-    executor: Executor = ThreadPoolExecutor(2)
-    pool = Pool("supplied-offload", max_workers=1, max_queue=0, executor=executor)
-    app = OffloadMiddleware(blocking_app(entered, release), pool=pool)
-    with live_server(app) as url, ThreadPoolExecutor(1) as client_thread:
-        blocked = client_thread.submit(httpx.get, url + "/block", timeout=20)
-        assert entered.wait(10)
-        refused = httpx.get(url + "/fast", timeout=10)
-        release.set()
-        assert blocked.result().status_code == 200
-    executor.shutdown()
-    assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
 
 
 @pytest.mark.anyio
