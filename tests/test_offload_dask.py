@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from examples.offload_dask import create_app
 from middlewares.offload import (
+    OffloadMiddleware,
     Pool,
     PoolFullError,
     dask_pool,
@@ -200,11 +201,21 @@ def cluster_app(pool: Pool) -> Starlette:
 
 
 @pytest.mark.server
+@pytest.mark.parametrize(
+    "offloaded",
+    [
+        pytest.param(False, id="handler on the server's loop"),
+        pytest.param(True, id="handler on an OffloadMiddleware worker"),
+    ],
+)
 def test_cpu_endpoint_on_the_cluster_while_a_fast_one_answers_and_a_full_pool_gives_503(
-    client: Client, client_pool: Pool, live_server: Serve
+    client: Client, client_pool: Pool, live_server: Serve, offloaded: bool
 ) -> None:
     name = event_name()
-    with live_server(cluster_app(client_pool)) as url, ThreadPoolExecutor(1) as browser:
+    app: Any = cluster_app(client_pool)
+    if offloaded:
+        app = OffloadMiddleware(app, pool=Pool("dask-offload", max_workers=4), paths=["/render/*"])
+    with live_server(app) as url, ThreadPoolExecutor(1) as browser:
         rendering = browser.submit(httpx.get, f"{url}/render/{name}", timeout=30)
         while client_pool.stats().running == 0:
             time.sleep(0.01)
