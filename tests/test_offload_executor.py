@@ -99,6 +99,15 @@ async def test_shutdown_cancels_a_queued_call_and_its_caller_sees_it_lost(suppli
         executor.shutdown()
 
 
+def test_an_executor_its_owner_shut_down_refuses_and_frees_the_slot() -> None:
+    executor = ThreadPoolExecutor(1)
+    pool = Pool("owner-closed", max_workers=1, max_queue=0, executor=executor)
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match="cannot schedule new futures after shutdown"):
+        pool.submit(str)
+    assert (pool.stats().running, pool.stats().queued) == (0, 0)
+
+
 def test_shutdown_executor_true_shuts_it_down() -> None:
     executor = ThreadPoolExecutor(1)
     Pool("owner", executor=executor, shutdown_executor=True).shutdown()
