@@ -1,5 +1,5 @@
 """A Dask-backed pool when the cluster fails: a worker killed mid-call, the scheduler stopped.
-Each test gets a throwaway cluster of one worker, so the shared one stays healthy."""
+Each test gets a throwaway cluster, so the shared one stays healthy."""
 
 from __future__ import annotations
 
