@@ -27,8 +27,13 @@ _pools: dict[str, Pool] = {}
 def _start_dask() -> Pool:
     from distributed import Client, LocalCluster
 
+    # A free port for the scheduler's HTTP server: 8787 may be taken by another cluster.
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
     )
     client = Client(cluster)
     pool = dask_pool("bench-dask", client)

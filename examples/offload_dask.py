@@ -60,8 +60,13 @@ async def too_slow(request: Request, exc: Exception) -> Response:
 def connect(scheduler: str | None) -> tuple[Client, LocalCluster | None]:
     if scheduler is not None:
         return Client(scheduler), None
+    # A free port for the scheduler's HTTP server: 8787 may be taken by another cluster.
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
     )
     return Client(cluster), cluster
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import threading
 import time
@@ -236,3 +237,10 @@ def test_the_example_runs_its_digest_on_the_cluster(cluster: Cluster, live_serve
     assert response.status_code == 200
     assert len(response.text) == 64
     assert front.status_code == 200
+
+
+@pytest.mark.server
+def test_the_example_starts_and_closes_a_local_cluster_of_its_own(live_server: Serve) -> None:
+    with live_server(create_app(None), lifespan="on") as url:
+        response = httpx.get(url + "/digest?rounds=1", timeout=60)
+    assert response.text == hashlib.sha256(b"seed").hexdigest()
