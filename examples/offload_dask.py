@@ -2,6 +2,7 @@
 
 Start a cluster (here on one machine; on several, run the workers there), then the app:
 
+    export PYTHONPATH=$PWD    # the scheduler and the workers import examples.offload_dask
     dask scheduler --host 127.0.0.1 --port 8786 &
     dask worker tcp://127.0.0.1:8786 --nthreads 1 &
     dask worker tcp://127.0.0.1:8786 --nthreads 1 &
@@ -12,7 +13,8 @@ Without ``DASK_SCHEDULER`` the app starts a local cluster of two worker processe
     curl 'http://127.0.0.1:8000/digest?rounds=200000'   # hashed on a Dask worker
     curl http://127.0.0.1:8000/                          # answers while workers are busy
 
-The workers import ``examples.offload_dask`` to run ``digest``: deploy the same code to them.
+The scheduler and the workers import ``examples.offload_dask`` to run ``digest``: on other
+machines, deploy the same code to them.
 """
 
 from __future__ import annotations

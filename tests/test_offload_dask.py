@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import os
+import pathlib
 import threading
 import time
 import uuid
@@ -244,3 +246,16 @@ def test_the_example_starts_and_closes_a_local_cluster_of_its_own(live_server: S
     with live_server(create_app(None), lifespan="on") as url:
         response = httpx.get(url + "/digest?rounds=1", timeout=60)
     assert response.text == hashlib.sha256(b"seed").hexdigest()
+
+
+@pytest.mark.anyio
+async def test_a_function_the_workers_cannot_import_fails_at_the_await(
+    pool: Pool, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "only_on_the_web_machine.py").write_text("def double(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("only_on_the_web_machine")
+    assert module.double(2) == 4
+    # The scheduler unpickles the call first: it needs the module as much as the workers do.
+    with pytest.raises(RuntimeError, match="Error during deserialization of the task graph"):
+        await run_in_process(module.double, 2, pool=pool)
