@@ -25,23 +25,16 @@ _pools: dict[str, Pool] = {}
 
 
 def _start_dask() -> Pool:
-    from distributed import Client, LocalCluster
+    from examples.offload_dask import connect
 
-    # A free port for the scheduler's HTTP server: 8787 may be taken by another cluster.
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-    )
-    client = Client(cluster)
+    client, cluster = connect(None)  # a local cluster of two worker processes
     pool = dask_pool("bench-dask", client)
 
     def close() -> None:
         pool.shutdown(wait=False)
         client.close()
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
 
     atexit.register(close)
     return pool
