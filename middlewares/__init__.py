@@ -7,8 +7,10 @@ from .cors import CORSMiddleware
 from .csrf import CSRFMiddleware, csrf_token, rotate_csrf_token
 from .https_redirect import HTTPSRedirectMiddleware
 from .offload import (
+    CallLostError,
     OffloadMiddleware,
     PoolFullError,
+    dask_pool,
     pool_full_handler,
     process_pool,
     run_in_process,
@@ -38,6 +40,7 @@ __all__ = [
     "BlockingDetector",
     "CORSMiddleware",
     "CSRFMiddleware",
+    "CallLostError",
     "CompressionMiddleware",
     "GZipMiddleware",
     "HTTPSRedirectMiddleware",
@@ -63,6 +66,7 @@ __all__ = [
     "add_timing",
     "compose",
     "csrf_token",
+    "dask_pool",
     "get_csp_nonce",
     "get_request_id",
     "get_session",

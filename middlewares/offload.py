@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from contextvars import copy_context
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -29,11 +37,13 @@ from ._core.respond import send_response
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "CallLostError",
     "ClientDisconnected",
     "OffloadMiddleware",
     "Pool",
     "PoolFullError",
     "PoolStats",
+    "dask_pool",
     "pool_full_handler",
     "process_pool",
     "run_in_process",
@@ -73,6 +83,15 @@ async def pool_full_handler(request: Any, exc: Exception) -> Any:
 async def _answer_pool_full(scope: Scope, receive: Receive, send: Send) -> None:
     # RFC 9110 §15.6.4: 503 with Retry-After for a temporary overload.
     await send_response(send, 503, [_RETRY_AFTER], _SERVICE_UNAVAILABLE)
+
+
+class CallLostError(BrokenExecutor):
+    """A call's worker was lost (killed, out of memory), its Dask scheduler went away, or its
+    executor was shut down before the call ran.
+
+    It is a `concurrent.futures.BrokenExecutor`, like the ``BrokenProcessPool`` a local
+    process pool raises when one of its processes dies, so one ``except`` handles both.
+    """
 
 
 def threadsafe_caller() -> Callable[..., None]:
@@ -118,26 +137,45 @@ class PoolStats:
 class Pool:
     """A named executor with a bounded queue: submitting beyond it raises `PoolFullError`.
 
+    The pool runs calls on threads or processes of its own, or on any
+    `concurrent.futures.Executor` you give it: a Dask cluster's executor (see `dask_pool`), a
+    ``ThreadPoolExecutor`` shared with other code. Whatever runs the calls, the pool keeps the
+    bound, the stats, the cancellation of queued calls and the count of abandoned ones.
+
     Args:
         name: The pool's name, shown in stats and thread names.
-        max_workers: Threads (or processes) that run calls.
+        max_workers: Threads (or processes) that run calls. With an ``executor``, the calls it
+            can run at once: its capacity.
         max_queue: Calls that may wait for a free worker; more are refused.
-        processes: Use processes instead of threads (for CPU-bound work).
+        processes: Use processes instead of threads (for CPU-bound work). With an ``executor``,
+            whether it runs calls in other processes: `run_in_process` needs such a pool.
+        executor: Run calls on this executor instead of threads or processes of the pool's own.
+        shutdown_executor: Whether `shutdown` also shuts ``executor`` down. Defaults to False:
+            a supplied executor belongs to whoever made it.
+        timeout: Seconds `run_in_thread` and `run_in_process` wait for a call's result before
+            they abandon it and raise `TimeoutError`. None (the default) waits for ever.
 
     Raises:
-        ValueError: a non-positive ``max_workers`` or a negative ``max_queue``.
+        ValueError: a non-positive ``max_workers`` or ``timeout``, a negative ``max_queue``,
+            ``shutdown_executor`` without an ``executor``, or a Dask executor made with
+            ``pure=True``.
+        TypeError: an ``executor`` that is not a `concurrent.futures.Executor`.
     """
 
     __slots__ = (
         "_abandoned",
+        "_closed",
         "_executor",
+        "_futures",
         "_lock",
         "_pending",
         "_running",
+        "_shutdown_executor",
         "max_queue",
         "max_workers",
         "name",
         "processes",
+        "timeout",
     )
 
     def __init__(
@@ -147,32 +185,60 @@ class Pool:
         max_workers: int = DEFAULT_MAX_WORKERS,
         max_queue: int = DEFAULT_MAX_QUEUE,
         processes: bool = False,
+        executor: Executor | None = None,
+        shutdown_executor: bool = False,
+        timeout: float | None = None,
     ) -> None:
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
         if not isinstance(max_queue, int) or max_queue < 0:
             raise ValueError(f"max_queue must be an integer >= 0, got {max_queue!r}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if executor is None and shutdown_executor:
+            raise ValueError("shutdown_executor=True needs an executor to shut down")
+        if executor is not None and not isinstance(executor, Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
+        if executor is not None and _shares_identical_calls(executor):
+            raise ValueError(
+                "executor is a Dask executor made with pure=True (the default), which runs "
+                "identical calls as one task, so cancelling one cancels the others: use "
+                "client.get_executor(pure=False), or dask_pool()"
+            )
         self.name = name
         self.max_workers = max_workers
         self.max_queue = max_queue
         self.processes = processes
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._pending = 0
         self._running = 0
+        self._closed = False
         self._abandoned: set[Future[Any]] = set()
-        self._executor: Executor = (
-            ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context("spawn"))
-            if processes
-            else ThreadPoolExecutor(max_workers, thread_name_prefix=f"middlewares-{name}")
-        )
+        # A supplied executor is shared: shutdown cancels this pool's calls one by one.
+        self._futures: set[Future[Any]] | None = None if executor is None else set()
+        self._shutdown_executor = shutdown_executor
+        if executor is not None:
+            self._executor = executor
+        elif processes:
+            self._executor = ProcessPoolExecutor(
+                max_workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        else:
+            self._executor = ThreadPoolExecutor(
+                max_workers, thread_name_prefix=f"middlewares-{name}"
+            )
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
         """Submit ``fn(*args)``.
 
         Raises:
             PoolFullError: ``max_workers`` calls are running and ``max_queue`` are waiting.
+            RuntimeError: the pool was shut down.
         """
         with self._lock:
+            if self._closed:
+                raise RuntimeError(f"pool {self.name!r} cannot take new calls after shutdown")
             if self._pending >= self.max_workers + self.max_queue:
                 raise PoolFullError(
                     f"pool {self.name!r} is full: {self.max_workers} workers busy and "
@@ -187,6 +253,9 @@ class Pool:
             with self._lock:
                 self._pending -= 1
             raise
+        if self._futures is not None:
+            with self._lock:
+                self._futures.add(future)
         future.add_done_callback(self._finished)
         return future
 
@@ -203,6 +272,8 @@ class Pool:
         with self._lock:
             self._pending -= 1
             self._abandoned.discard(future)
+            if self._futures is not None:
+                self._futures.discard(future)
 
     def abandon(self, future: Future[Any]) -> None:
         """Stop waiting for ``future``: cancel it if it has not started, else count it."""
@@ -226,15 +297,56 @@ class Pool:
             )
 
     def shutdown(self, *, wait: bool = True) -> None:
-        """Refuse new calls and cancel queued ones; with ``wait``, join running ones."""
-        self._executor.shutdown(wait=wait, cancel_futures=True)
+        """Refuse new calls and cancel queued ones; with ``wait``, join running ones.
+
+        On a supplied executor, the pool cancels its own calls wherever the executor allows it
+        (a ``ThreadPoolExecutor`` cancels queued calls; Dask cancels running ones too), and
+        shuts the executor down only if made with ``shutdown_executor=True``.
+        """
+        with self._lock:
+            self._closed = True
+            futures = [] if self._futures is None else list(self._futures)
+        if self._futures is None:
+            self._executor.shutdown(wait=wait, cancel_futures=True)
+            return
+        for future in futures:
+            future.cancel()
+        if wait:
+            concurrent.futures.wait(futures)
+        if self._shutdown_executor:
+            self._executor.shutdown(wait=wait)
+
+
+def _shares_identical_calls(executor: Executor) -> bool:
+    """Whether ``executor`` is a Dask ``ClientExecutor`` that keys tasks by their content."""
+    # Only a Dask client makes one, so the module is already imported if it is one.
+    module = sys.modules.get("distributed.cfexecutor")
+    client_executor = getattr(module, "ClientExecutor", None)
+    return (
+        client_executor is not None
+        and isinstance(executor, client_executor)
+        and getattr(executor, "_kwargs", {}).get("pure", True) is not False
+    )
+
+
+def _lost_worker(exc: BaseException) -> bool:
+    """Whether ``exc`` is Dask's report that every worker that ran the call died."""
+    distributed = sys.modules.get("distributed")
+    return distributed is not None and isinstance(exc, distributed.KilledWorker)
 
 
 _pools: dict[tuple[str, bool], Pool] = {}
 _pools_lock = threading.Lock()
 
 
-def _named_pool(name: str, max_workers: int | None, max_queue: int | None, processes: bool) -> Pool:
+def _named_pool(
+    name: str,
+    max_workers: int | None,
+    max_queue: int | None,
+    processes: bool,
+    executor: Executor | None = None,
+    timeout: float | None = None,
+) -> Pool:
     with _pools_lock:
         pool = _pools.get((name, processes))
         if pool is None:
@@ -247,33 +359,53 @@ def _named_pool(name: str, max_workers: int | None, max_queue: int | None, proce
                 ),
                 max_queue=DEFAULT_MAX_QUEUE if max_queue is None else max_queue,
                 processes=processes,
+                executor=executor,
+                timeout=timeout,
             )
             return pool
     for arg, value, actual in (
         ("max_workers", max_workers, pool.max_workers),
         ("max_queue", max_queue, pool.max_queue),
+        ("timeout", timeout, pool.timeout),
     ):
         if value is not None and value != actual:
             raise ValueError(f"pool {name!r} already exists with {arg}={actual}, got {value!r}")
+    if executor is not None and executor is not pool._executor:
+        raise ValueError(f"pool {name!r} already exists with another executor")
     return pool
 
 
-def thread_pool(name: str, *, max_workers: int | None = None, max_queue: int | None = None) -> Pool:
+def thread_pool(
+    name: str,
+    *,
+    max_workers: int | None = None,
+    max_queue: int | None = None,
+    executor: Executor | None = None,
+    timeout: float | None = None,
+) -> Pool:
     """Return the thread pool called ``name``, creating it on first use.
 
     Args:
         name: The pool's name (``"db"``, ``"files"``...).
         max_workers: Threads; only when creating. Defaults to 10.
         max_queue: Calls waiting for a thread before `PoolFullError`. Defaults to 100.
+        executor: Run the calls on this executor (its lifetime stays yours); only when creating.
+        timeout: Seconds to wait for a result before `TimeoutError`; only when creating.
+            Defaults to None: no limit.
 
     Raises:
-        ValueError: the pool exists with other sizes.
+        ValueError: the pool exists with other sizes, timeout or executor.
     """
-    return _named_pool(name, max_workers, max_queue, False)
+    return _named_pool(name, max_workers, max_queue, False, executor, timeout)
 
 
 def process_pool(
-    name: str, *, max_workers: int | None = None, max_queue: int | None = None
+    name: str,
+    *,
+    max_workers: int | None = None,
+    max_queue: int | None = None,
+    executor: Executor | None = None,
+    timeout: float | None = None,
 ) -> Pool:
     """Return the process pool called ``name`` (started with ``spawn``), creating it on first use.
 
@@ -281,11 +413,73 @@ def process_pool(
         name: The pool's name.
         max_workers: Processes; only when creating. Defaults to the CPU count.
         max_queue: Calls waiting for a process before `PoolFullError`. Defaults to 100.
+        executor: Run the calls on this executor, which must run them in other processes (its
+            lifetime stays yours); only when creating.
+        timeout: Seconds to wait for a result before `TimeoutError`; only when creating.
+            Defaults to None: no limit.
 
     Raises:
-        ValueError: the pool exists with other sizes.
+        ValueError: the pool exists with other sizes, timeout or executor.
     """
-    return _named_pool(name, max_workers, max_queue, True)
+    return _named_pool(name, max_workers, max_queue, True, executor, timeout)
+
+
+class DaskClient(Protocol):
+    """What `dask_pool` uses of a ``distributed.Client``."""
+
+    def get_executor(self, **kwargs: Any) -> Executor: ...
+
+    def nthreads(self) -> dict[str, int]: ...
+
+
+def dask_pool(
+    name: str,
+    client: DaskClient,
+    *,
+    max_workers: int | None = None,
+    max_queue: int | None = None,
+    timeout: float | None = 60.0,
+) -> Pool:
+    """Create the process pool called ``name``, running its calls on a Dask cluster.
+
+    Calls go through ``client.get_executor(pure=False)``: each call is a task of its own, so
+    identical calls never share a result and cancelling one never cancels another. The pool is
+    registered under ``name`` like `process_pool`'s, so ``run_in_process(fn, pool=name)``
+    finds it. Shutting the pool down cancels its calls but leaves the client open.
+
+    Args:
+        name: The pool's name.
+        client: A connected ``distributed.Client``. Its lifetime stays yours.
+        max_workers: Calls running at once. Defaults to the cluster's worker threads now.
+        max_queue: Calls waiting for a worker before `PoolFullError`. Defaults to 100.
+        timeout: Seconds to wait for a result before `TimeoutError`: the time box for a
+            cluster that stops answering. Defaults to 60; None waits for ever.
+
+    Raises:
+        ValueError: a pool called ``name`` exists and is not shut down, or the cluster has no
+            workers and ``max_workers`` is not given.
+    """
+    if max_workers is None:
+        max_workers = sum(client.nthreads().values())
+        if max_workers < 1:
+            raise ValueError(
+                "the Dask cluster has no workers yet: pass max_workers, or call "
+                "client.wait_for_workers() first"
+            )
+    pool = Pool(
+        name,
+        max_workers=max_workers,
+        max_queue=DEFAULT_MAX_QUEUE if max_queue is None else max_queue,
+        processes=True,
+        executor=client.get_executor(pure=False),
+        timeout=timeout,
+    )
+    with _pools_lock:
+        existing = _pools.get((name, True))
+        if existing is not None and not existing._closed:
+            raise ValueError(f"pool {name!r} already exists; shut it down first")
+        _pools[(name, True)] = pool
+    return pool
 
 
 async def _wait(pool: Pool, future: Future[T]) -> T:
@@ -294,11 +488,27 @@ async def _wait(pool: Pool, future: Future[T]) -> T:
         call_soon = threadsafe_caller()
         future.add_done_callback(lambda _: call_soon(done.set))
         try:
-            await done.wait()
-        except BaseException:
+            with anyio.fail_after(pool.timeout):
+                await done.wait()
+        except BaseException as exc:
             pool.abandon(future)  # a thread cannot be killed: it runs on, and is counted
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"pool {pool.name!r} gave no result within {pool.timeout} s; "
+                    "the call was abandoned"
+                ) from None
             raise
-    return future.result()
+    if future.cancelled():
+        raise CallLostError(
+            f"pool {pool.name!r} lost the call: its executor cancelled it (it was shut down, "
+            "or its Dask scheduler went away)"
+        )
+    try:
+        return future.result()
+    except Exception as exc:
+        if _lost_worker(exc):
+            raise CallLostError(f"pool {pool.name!r} lost the call: {exc}") from exc
+        raise
 
 
 async def run_in_thread(
@@ -318,9 +528,12 @@ async def run_in_thread(
         **kwargs: Its keyword arguments.
 
     Raises:
+        TypeError: ``pool`` runs processes: the context cannot be pickled.
         PoolFullError: the pool's workers are busy and its queue is full.
     """
     target = thread_pool(pool) if isinstance(pool, str) else pool
+    if target.processes:
+        raise TypeError(f"run_in_thread needs a thread pool, {target.name!r} runs processes")
     call = functools.partial(fn, *args, **kwargs)
     return await _wait(target, target.submit(copy_context().run, call))
 
@@ -387,6 +600,7 @@ class OffloadMiddleware:
     Raises:
         ValueError: a non-positive ``timeout``, a negative ``retry_after``, sizes given with a
             `Pool`, or a pool that exists with other sizes.
+        TypeError: a `Pool` that runs processes.
     """
 
     __slots__ = ("_exclude", "_only", "_pool", "_retry_after", "_timeout", "app")
@@ -410,6 +624,9 @@ class OffloadMiddleware:
         if isinstance(pool, Pool):
             if max_workers is not None or max_queue is not None:
                 raise ValueError("max_workers and max_queue size a named pool; got a Pool")
+            if pool.processes:
+                # A request's receive and send are bound to this process's event loop.
+                raise TypeError(f"pool must run threads, {pool.name!r} runs processes")
             self._pool = pool
         else:
             self._pool = thread_pool(pool, max_workers=max_workers, max_queue=max_queue)

@@ -72,16 +72,27 @@ def test_streams_request_and_response_through_the_bridge(live_server: Serve) -> 
     assert response.content == body
 
 
-def test_queue_full_answers_503_under_uvicorn(live_server: Serve) -> None:
+@pytest.mark.parametrize(
+    "executor",
+    [
+        pytest.param(None, id="the pool's own threads"),
+        pytest.param(ThreadPoolExecutor(2), id="an executor the user supplied"),
+    ],
+)
+def test_queue_full_answers_503_under_uvicorn(
+    live_server: Serve, executor: ThreadPoolExecutor | None
+) -> None:
     entered, release = threading.Event(), threading.Event()
-    app = OffloadMiddleware(
-        blocking_app(entered, release), pool=Pool("full", max_workers=1, max_queue=0)
+    pool = Pool(
+        "full", max_workers=1, max_queue=0, executor=executor, shutdown_executor=bool(executor)
     )
+    app = OffloadMiddleware(blocking_app(entered, release), pool=pool)
     with live_server(app) as url, ThreadPoolExecutor(1) as client_thread:
         blocked = client_thread.submit(httpx.get, url + "/block", timeout=20)
         assert entered.wait(10)
         refused = httpx.get(url + "/fast", timeout=10)
         release.set()
         assert blocked.result().status_code == 200
+    pool.shutdown()
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "1"
