@@ -1,0 +1,385 @@
+"""OpenTelemetry server spans and metrics following the stable HTTP semantic conventions
+(https://opentelemetry.io/docs/specs/semconv/http/), with W3C Trace Context propagation."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._core.paths import route_template
+from ._core.proxies import client_host, request_scheme
+from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
+from .access_log import TRACE_ID_KEY, redact_query
+from .request_id import new_request_id
+from .request_id import request_id as _request_id
+
+try:
+    from opentelemetry import context as _context
+    from opentelemetry import metrics, propagate, trace
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+    from opentelemetry.propagators.textmap import Getter
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    _MISSING: ImportError | None = None
+except ImportError as missing:  # pragma: no cover - the tests run with the extra installed
+    _MISSING = missing
+    Getter = object  # type: ignore[assignment,misc]
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+__all__ = ["OpenTelemetryMiddleware", "TraceIDFilter", "trace_request_id"]
+
+# Semantic conventions, HTTP server metrics: the advisory histogram boundaries, in seconds.
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+# http.request.method on metrics is one of the RFC 9110 methods (and PATCH) or "_OTHER", so
+# a client inventing methods cannot create unbounded series.
+_KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"}
+)
+_ACTIVE_KEY = "middlewares.otel"
+_FIRST_BYTE_EVENT = "http.response.first_byte"
+
+
+class _HeaderGetter(Getter):  # type: ignore[type-arg]
+    """Reads propagation fields straight from the ASGI header list (no per-request dict)."""
+
+    def get(self, carrier: RawHeaders, key: str) -> list[str] | None:
+        name = key.lower().encode("latin-1")
+        values = [value.decode("latin-1") for field, value in carrier if field == name]
+        return values or None
+
+    def keys(self, carrier: RawHeaders) -> list[str]:
+        return [field.decode("latin-1") for field, _ in carrier]
+
+
+_GETTER = _HeaderGetter()
+
+
+def _require() -> None:
+    if _MISSING is not None:
+        raise ImportError(
+            "OpenTelemetryMiddleware needs the 'otel' extra: pip install 'middlewares[otel]'"
+        ) from _MISSING
+
+
+def http_route(scope: Scope) -> str | None:
+    """The route template for ``http.route`` and the span name, or None.
+
+    Starlette's rule, so spans match its middleware's: the matched route's ``path_format``
+    under the ``root_path`` its mounts built, or the mount's own path when a mounted app
+    answered; otherwise the framework's template (Litestar's ``path_template``).
+    """
+    route = scope.get("route")
+    path_format = getattr(route, "path_format", None) if route is not None else None
+    if isinstance(path_format, str):
+        root: str = scope.get("root_path", "")
+        if hasattr(route, "routes"):  # a Mount: its app answered below the mount point
+            return root or "/"
+        return root.rstrip("/") + path_format or "/"
+    return route_template(scope)
+
+
+def _server(scope: Scope) -> tuple[str | None, int | None]:
+    """``server.address`` and ``server.port``: from ``Host`` when present, else the server."""
+    server = scope.get("server")
+    port = server[1] if server else None
+    for key, value in scope.get("headers", ()):
+        if key == b"host":
+            host = value.decode("latin-1").lower()
+            if host.startswith("["):  # RFC 3986 IP-literal
+                name, _, rest = host[1:].partition("]")
+                explicit = rest[1:] if rest.startswith(":") else ""
+            else:
+                name, _, explicit = host.partition(":")
+            if explicit.isdigit():
+                port = int(explicit)
+            return (name or None), port
+    return (server[0] if server else None), port
+
+
+def _full_url(scope: Scope) -> str:
+    """The request URL that ``excluded_urls`` patterns are searched in, as Starlette builds it."""
+    scheme = request_scheme(scope)
+    host = None
+    for key, value in scope.get("headers", ()):
+        if key == b"host":
+            host = value.decode("latin-1")
+            break
+    if host is None:
+        server = scope.get("server")
+        if server:
+            name, port = server
+            default = 443 if scheme in ("https", "wss") else 80
+            host = name if port in (None, default) else f"{name}:{port}"
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = f"{scheme}://{host}{scope.get('path', '')}" if host else str(scope.get("path", ""))
+    return f"{url}?{query}" if query else url
+
+
+def _attributes(scope: Scope, method: str, original: str) -> dict[str, Any]:
+    """The span's attributes known when the request arrives (HTTP server span, stable)."""
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "url.path": scope.get("path", ""),
+        "url.scheme": request_scheme(scope),
+    }
+    if original != method:
+        attributes["http.request.method_original"] = original
+    query = scope.get("query_string")
+    if query:
+        attributes["url.query"] = redact_query(query)
+    address, port = _server(scope)
+    if address is not None:
+        attributes["server.address"] = address
+        if port is not None:
+            attributes["server.port"] = port
+    version = scope.get("http_version")
+    if version:
+        attributes["network.protocol.version"] = version
+    client = client_host(scope)
+    if client is not None:
+        attributes["client.address"] = client
+    for key, value in scope.get("headers", ()):
+        if key == b"user-agent":
+            attributes["user_agent.original"] = value.decode("latin-1")
+            break
+    return attributes
+
+
+def trace_request_id() -> str:
+    """A request id generator for ``RequestIDMiddleware(generator=trace_request_id)``: the
+    current trace id (32 hex digits) when ``OpenTelemetryMiddleware`` runs outside it, else a
+    new random id. Requests an upstream service made in one trace share its id."""
+    _require()
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else new_request_id()
+
+
+class TraceIDFilter(logging.Filter):
+    """A logging filter that puts the current trace id, span id and request id on every record.
+
+    Attach it to a handler and use ``%(trace_id)s %(span_id)s %(request_id)s`` in the format,
+    or let a JSON formatter pick the attributes up. It never drops a record.
+
+    Args:
+        name: Passed to ``logging.Filter``; records from other loggers still pass.
+        default: The value of an id outside a span or request. Defaults to ``"-"``.
+    """
+
+    def __init__(self, name: str = "", *, default: str = "-") -> None:
+        _require()
+        super().__init__(name)
+        self.default = default
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        else:
+            record.trace_id = record.span_id = self.default
+        ident = _request_id.get()
+        record.request_id = self.default if ident is None else ident
+        return True
+
+
+def _url_pattern(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except (re.error, TypeError) as error:
+        raise ValueError(
+            f"excluded_urls must hold regular expressions, got {pattern!r}: {error}"
+        ) from None
+
+
+def _excluded(urls: str | Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    if isinstance(urls, str):
+        urls = [pattern.strip() for pattern in urls.split(",")] if urls else ()
+    return tuple(_url_pattern(pattern) for pattern in urls)
+
+
+class OpenTelemetryMiddleware:
+    """Trace every HTTP request and WebSocket connection as one OpenTelemetry server span,
+    and record the HTTP server metrics.
+
+    A drop-in for Starlette's ``OpenTelemetryMiddleware``, with the same arguments and, for
+    HTTP, the same span: named ``{method} {http.route}`` once the router has matched (never
+    the raw path), with the stable HTTP semantic conventions' attributes, the parent taken
+    from the incoming ``traceparent`` by the global propagator, and the exception recorded
+    when the app raises. No span per ``receive`` or ``send``. It also records the
+    ``http.server.request.duration`` histogram and the ``http.server.active_requests``
+    counter, and leaves the trace id in ``scope["middlewares.trace_id"]`` for the access
+    log. With no tracer and no meter provider configured it calls the app directly.
+
+    Args:
+        app: The ASGI application to wrap.
+        excluded_urls: Regular expressions searched in the full request URL
+            (``http://host/path?query``); a matching request is neither traced nor
+            measured. A comma-separated string or a sequence. Defaults to none.
+        tracer_provider: The tracer provider; defaults to the global one, looked up per
+            request, so one configured after the app was built is used.
+        meter_provider: The meter provider; defaults to the global one, likewise.
+        first_byte_event: Add a ``http.response.first_byte`` event to the span when the
+            response starts (the time to first byte). Defaults to False.
+
+    Raises:
+        ImportError: ``opentelemetry-api`` is not installed (the ``otel`` extra).
+        ValueError: an ``excluded_urls`` entry is not a regular expression.
+    """
+
+    __slots__ = (
+        "_active",
+        "_duration",
+        "_excluded",
+        "_first_byte",
+        "_meter_provider",
+        "_tracer",
+        "_tracer_provider",
+        "app",
+    )
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        excluded_urls: str | Sequence[str] = (),
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        first_byte_event: bool = False,
+    ) -> None:
+        _require()
+        from . import __version__
+
+        self.app = app
+        self._excluded = _excluded(excluded_urls)
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._first_byte = bool(first_byte_event)
+        # Proxies from the global providers follow a provider configured later.
+        self._tracer = trace.get_tracer("middlewares", __version__, tracer_provider)
+        meter = metrics.get_meter("middlewares", __version__, meter_provider)
+        self._duration = meter.create_histogram(
+            "http.server.request.duration",
+            unit="s",
+            description="Duration of HTTP server requests.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self._active = meter.create_up_down_counter(
+            "http.server.active_requests",
+            unit="{request}",
+            description="Number of active HTTP server requests.",
+        )
+
+    def _enabled(self) -> tuple[bool, bool]:
+        """Whether spans and metrics go anywhere: a no-op provider (or none configured) costs
+        nothing but this check."""
+        tracer_provider = self._tracer_provider or trace.get_tracer_provider()
+        meter_provider = self._meter_provider or metrics.get_meter_provider()
+        return (
+            not isinstance(tracer_provider, (trace.NoOpTracerProvider, trace.ProxyTracerProvider)),
+            not isinstance(meter_provider, (metrics.NoOpMeterProvider, _ProxyMeterProvider)),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if (kind != "http" and kind != "websocket") or _ACTIVE_KEY in scope:
+            await self.app(scope, receive, send)
+            return
+        tracing, measuring = self._enabled()
+        if not (tracing or measuring) or (
+            self._excluded and any(p.search(_full_url(scope)) for p in self._excluded)
+        ):
+            await self.app(scope, receive, send)
+            return
+        scope[_ACTIVE_KEY] = True
+        await self._traced(scope, receive, send, tracing, measuring)
+
+    async def _traced(
+        self, scope: Scope, receive: Receive, send: Send, tracing: bool, measuring: bool
+    ) -> None:
+        original: str = scope.get("method", "GET")
+        method = original.upper()
+        start = time.perf_counter()
+        span = token = None
+        if tracing:
+            parent = propagate.extract(scope.get("headers", ()), getter=_GETTER)
+            span = self._tracer.start_span(
+                method,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes=_attributes(scope, method, original),
+            )
+            token = _context.attach(trace.set_span_in_context(span, parent))
+            span_context = span.get_span_context()
+            if span_context.is_valid:
+                scope[TRACE_ID_KEY] = format(span_context.trace_id, "032x")
+        scheme = request_scheme(scope)
+        metric_method = method if method in _KNOWN_METHODS else "_OTHER"
+        active = {"http.request.method": metric_method, "url.scheme": scheme}
+        if measuring:
+            self._active.add(1, active)
+        status: int | None = None
+        first_byte = self._first_byte and span is not None
+
+        def send_with_status(message: Message) -> Any:
+            nonlocal status
+            kind = message["type"]
+            if kind == "http.response.start" or kind == "websocket.http.response.start":
+                status = message["status"]
+                if first_byte:
+                    span.add_event(_FIRST_BYTE_EVENT)  # type: ignore[union-attr]
+            elif kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.close" and status is None:
+                status = 403  # the server refuses the handshake
+            return send(message)
+
+        error: Exception | None = None
+        try:
+            await self.app(scope, receive, send_with_status)
+        except Exception as raised:
+            error = raised
+            raise
+        finally:
+            route = http_route(scope)
+            ended: dict[str, Any] = {}
+            if status is not None:
+                ended["http.response.status_code"] = status
+                if status >= 500:
+                    ended["error.type"] = str(status)
+            if error is not None:
+                ended["error.type"] = type(error).__qualname__
+            if route is not None:
+                ended["http.route"] = route
+            if span is not None:
+                _end_span(span, method, route, ended, error)
+                _context.detach(token)  # type: ignore[arg-type]
+            if measuring:
+                self._active.add(-1, active)
+                ended["http.request.method"] = metric_method
+                ended["url.scheme"] = scheme
+                version = scope.get("http_version")
+                if version:
+                    ended["network.protocol.version"] = version
+                self._duration.record(time.perf_counter() - start, ended)
+
+
+def _end_span(
+    span: Any, method: str, route: str | None, ended: dict[str, Any], error: Exception | None
+) -> None:
+    if ended:
+        span.set_attributes(ended)
+    if route is not None:
+        span.update_name(f"{method} {route}")
+    if error is not None:
+        # As the API's use_span does for a span started as current.
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    elif "error.type" in ended:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
