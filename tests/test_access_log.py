@@ -167,7 +167,9 @@ async def test_trap_60_control_characters_never_break_the_line(
     scope["raw_path"] = b"/%0a%1b[31m"
     await run_asgi(logged(respond(), format=format), scope)
     (text,) = [record.getMessage() for record in lines]
-    assert "\n" not in text and "\r" not in text and "\x1b" not in text
+    assert "\n" not in text
+    assert "\r" not in text
+    assert "\x1b" not in text
     assert "/%0a%1b[31m" in text
 
 
@@ -386,7 +388,11 @@ async def test_route_template_client_and_user_agent(lines: list[logging.LogRecor
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         await client.get("/users/7?page=2", headers={"user-agent": "probe/1"})
     line = parsed(lines)[0]
-    assert (line["route"], line["path"], line["query"]) == ("/users/{user_id}", "/users/7", "page=2")
+    assert (line["route"], line["path"], line["query"]) == (
+        "/users/{user_id}",
+        "/users/7",
+        "page=2",
+    )
     assert (line["client"], line["user_agent"], line["protocol"]) == (
         "203.0.113.9",
         "probe/1",

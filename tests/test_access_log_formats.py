@@ -68,7 +68,7 @@ def test_json_is_one_escaped_object() -> None:
 
 def test_logfmt_quotes_and_escapes_what_needs_it() -> None:
     assert format_logfmt(RECORD) == (
-        "time=2026-11-30T05:36:22.123Z method=GET path=/a%20b query=\"q=1\" protocol=HTTP/1.1"
+        'time=2026-11-30T05:36:22.123Z method=GET path=/a%20b query="q=1" protocol=HTTP/1.1'
         " status=200 outcome=ok duration_ms=1.5 bytes_sent=5 client=10.0.0.1"
         ' user_agent="curl \\"x\\"\\n" cached=true'
     )
@@ -111,7 +111,8 @@ def test_redact_query_names_are_configurable() -> None:
 def test_redact_query_never_raises_and_is_printable(query: bytes) -> None:
     text = redact_query(query)
     assert re.fullmatch(r"[\x21-\x7e]*", text)
-    assert '"' not in text and "\\" not in text
+    assert '"' not in text
+    assert "\\" not in text
 
 
 @pytest.mark.parametrize(
@@ -122,10 +123,18 @@ def test_redact_query_never_raises_and_is_printable(query: bytes) -> None:
         pytest.param((None, False, ValueError(), False, None), (500, "error"), id="raised before"),
         pytest.param((None, False, None, False, None), (500, "error"), id="returned, no reply"),
         pytest.param((200, False, None, True, None), (499, "disconnect"), id="client left"),
-        pytest.param((None, False, KeyboardInterrupt(), False, None), (499, "disconnect"),
-                     id="cancelled"),
+        pytest.param(
+            (None, False, KeyboardInterrupt(), False, None), (499, "disconnect"), id="cancelled"
+        ),
         pytest.param((429, True, None, False, "limited"), (429, "limited"), id="guard recorded"),
-        pytest.param((200, True, None, True, None), (200, "ok"), id="left after the end"),
+        pytest.param(
+            (200, True, None, True, None),
+            (499, "disconnect"),
+            id="left, then the app answered to no one",
+        ),
+        pytest.param(
+            (200, True, KeyboardInterrupt(), False, None), (200, "ok"), id="cancelled after the end"
+        ),
     ],
 )
 def test_request_outcome(arguments: tuple[Any, ...], expected: tuple[int, str]) -> None:
@@ -260,9 +269,7 @@ async def test_the_timing_hook_reports_a_disconnect_as_the_access_log_does() -> 
         pytest.param({"clock": 1}, TypeError, "clock", id="clock not callable"),
         pytest.param({"request_headers": "cookie"}, TypeError, "string", id="headers a string"),
         pytest.param({"response_headers": ["a b"]}, ValueError, "header names", id="bad name"),
-        pytest.param(
-            {"redact_query_params": "token"}, TypeError, "string", id="params a string"
-        ),
+        pytest.param({"redact_query_params": "token"}, TypeError, "string", id="params a string"),
         pytest.param({"exclude_paths": ["health"]}, ValueError, "'/'", id="relative path"),
     ],
 )
@@ -271,3 +278,45 @@ def test_bad_configuration_names_the_argument(
 ) -> None:
     with pytest.raises(error, match=message):
         AccessLogMiddleware(hello, **options)
+
+
+async def test_websocket_client_disconnect_and_binary_frames(
+    lines: list[logging.LogRecord],
+) -> None:
+    async def sink(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            await send({"type": "websocket.send", "bytes": b"\x00\x01"})
+
+    script = iter(
+        [
+            {"type": "websocket.connect"},
+            {"type": "websocket.receive", "bytes": b"abc"},
+            {"type": "websocket.receive"},
+            {"type": "websocket.disconnect", "code": 1001},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(script)
+
+    await run_asgi(AccessLogMiddleware(sink, logger=LOGGER), websocket_scope(), receive=receive)
+    line = json.loads(lines[0].getMessage())
+    assert (line["status"], line["outcome"]) == (101, "ok")
+    assert (line["bytes_received"], line["bytes_sent"]) == (3, 4)
+
+
+async def test_unknown_messages_pass_and_a_scope_without_raw_path(
+    lines: list[logging.LogRecord],
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.early_hint", "links": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    scope = http_scope(path="/café")
+    del scope["raw_path"]
+    recorded = await run_asgi(AccessLogMiddleware(app, logger=LOGGER), scope, validate=False)
+    assert recorded.of_type("http.response.early_hint")
+    assert json.loads(lines[0].getMessage())["path"] == "/caf%C3%A9"
