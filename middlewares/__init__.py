@@ -1,5 +1,8 @@
 """Composable, pure-ASGI middleware."""
 
+from typing import TYPE_CHECKING
+
+from .access_log import AccessLogMiddleware
 from .blocking import BlockingDetector
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
@@ -17,15 +20,32 @@ from .sessions import (
 from .timing import RequestTiming, TimingMiddleware, add_timing, timing
 from .wsgi import WSGIMiddleware
 
+if TYPE_CHECKING:
+    from .otel import OpenTelemetryMiddleware, TraceIDFilter, trace_request_id
+
 __version__ = "0.1.0"
 
+_OTEL = ("OpenTelemetryMiddleware", "TraceIDFilter", "trace_request_id")
+
+
+def __getattr__(name: str) -> object:
+    # OpenTelemetry is an optional extra, imported only when asked for.
+    if name in _OTEL:
+        from . import otel
+
+        return getattr(otel, name)
+    raise AttributeError(f"module 'middlewares' has no attribute {name!r}")
+
+
 __all__ = [
+    "AccessLogMiddleware",
     "BlockingDetector",
     "CORSMiddleware",
     "CompressionMiddleware",
     "GZipMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "OpenTelemetryMiddleware",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",
@@ -37,6 +57,7 @@ __all__ = [
     "SessionStore",
     "SessionStoreError",
     "TimingMiddleware",
+    "TraceIDFilter",
     "WSGIMiddleware",
     "__version__",
     "add_timing",
@@ -47,4 +68,5 @@ __all__ = [
     "run_in_thread",
     "thread_pool",
     "timing",
+    "trace_request_id",
 ]

@@ -3,6 +3,7 @@ format, https://httpd.apache.org/docs/current/logs.html#combined), safe to write
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random as _random
@@ -84,6 +85,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # LogRecord's own attributes: an ``extra`` field with one of these names makes logging raise.
 _RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
+_JSON = json.JSONEncoder(ensure_ascii=True, default=str)
+
 logger = logging.getLogger("middlewares.access_log")
 
 
@@ -98,6 +101,9 @@ def redact_query(query: bytes, secrets: Iterable[str] = DEFAULT_REDACT_QUERY_PAR
     if not query:
         return ""
     secrets = tuple(secrets)
+    text = query.decode("latin-1").lower()
+    if "%" not in text and "+" not in text and not any(secret in text for secret in secrets):
+        return _percent_unsafe(query)  # no name can hold a secret: nothing to split
     parts = query.split(b"&")
     for index, part in enumerate(parts):
         name, equals, _ = part.partition(b"=")
@@ -154,12 +160,14 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 def _wall_time(seconds: float) -> str:
-    """RFC 3339 UTC with milliseconds."""
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        + f".{int(seconds * 1000) % 1000:03d}Z"
-    )
+    """RFC 3339 UTC with milliseconds (the second's text is formatted once per second)."""
+    return f"{_utc_second(int(seconds))}.{int(seconds * 1000) % 1000:03d}Z"
 
 
 def build_record(
@@ -239,7 +247,7 @@ def record_from_timing(timing: RequestTiming) -> AccessRecord:
 
 def format_json(record: AccessRecord) -> str:
     """One JSON object; control characters, quotes and non-ASCII are escaped (one line)."""
-    return json.dumps(record, ensure_ascii=True, separators=(", ", ": "), default=str)
+    return _JSON.encode(record)
 
 
 def _logfmt_value(value: object) -> str:
@@ -559,8 +567,11 @@ class AccessLogMiddleware:
         text = self._format(record)
         if text is None:
             return
-        extra = {key: value for key, value in record.items() if key not in _RESERVED}
-        self._logger.log(self._level, "%s", text, extra=extra)
+        if not _RESERVED.isdisjoint(record):  # an app field named like a LogRecord attribute
+            record = {key: value for key, value in record.items() if key not in _RESERVED}
+        # Logger.log without findCaller: the caller would be this module, which says nothing.
+        log = self._logger
+        log.handle(log.makeRecord(log.name, self._level, "", 0, text, (), None, extra=record))
 
 
 def _ws_size(message: Message) -> int:

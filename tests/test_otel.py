@@ -360,3 +360,11 @@ def test_host_is_found_among_other_headers() -> None:
     scope = http_scope(headers=[("accept", "*/*"), ("host", "b.test")], server=None)
     assert otel_module._server(scope) == ("b.test", None)
     assert otel_module._full_url(scope) == "http://b.test/"
+
+
+def test_the_package_imports_opentelemetry_only_when_asked() -> None:
+    import middlewares
+
+    assert middlewares.OpenTelemetryMiddleware is OpenTelemetryMiddleware
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        middlewares.Nope  # type: ignore[attr-defined]  # noqa: B018

@@ -14,11 +14,13 @@ pytestmark = pytest.mark.anyio
 
 # Every class in the package that wraps an ASGI app, with the least configuration it needs.
 WRAPPERS: dict[str, dict[str, Any]] = {
+    "AccessLogMiddleware": {},
     "BlockingDetector": {"enabled": True},
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
     "CompressionMiddleware": {},
     "GZipMiddleware": {},
     "OffloadMiddleware": {},
+    "OpenTelemetryMiddleware": {},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "secret"},
