@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from middlewares._types import Receive, Scope, Send
 from middlewares.access_log import (
     AccessLogMiddleware,
+    build_record,
     format_combined,
     format_json,
     format_logfmt,
@@ -320,3 +321,20 @@ async def test_unknown_messages_pass_and_a_scope_without_raw_path(
     recorded = await run_asgi(AccessLogMiddleware(app, logger=LOGGER), scope, validate=False)
     assert recorded.of_type("http.response.early_hint")
     assert json.loads(lines[0].getMessage())["path"] == "/caf%C3%A9"
+
+
+@given(
+    raw_path=st.binary(max_size=80),
+    query=st.binary(max_size=80),
+    agent=st.binary(max_size=80),
+    referer=st.binary(max_size=80),
+)
+def test_any_client_bytes_make_one_printable_line_in_every_format(
+    raw_path: bytes, query: bytes, agent: bytes, referer: bytes
+) -> None:
+    scope = http_scope(query_string=query, headers=[(b"user-agent", agent), (b"referer", referer)])
+    scope["raw_path"] = raw_path
+    record = build_record(scope, status=200, outcome="ok", started=0.0)
+    for formatter in (format_json, format_logfmt, format_combined):
+        text = formatter(record)
+        assert re.fullmatch(r"[\x20-\x7e]*", text), text

@@ -8,6 +8,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import StatusCode
@@ -368,3 +370,11 @@ def test_the_package_imports_opentelemetry_only_when_asked() -> None:
     assert middlewares.OpenTelemetryMiddleware is OpenTelemetryMiddleware
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         middlewares.Nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+@given(host=st.binary(max_size=40), query=st.binary(max_size=40))
+def test_any_host_and_query_give_attributes_without_raising(host: bytes, query: bytes) -> None:
+    scope = http_scope(headers=[(b"host", host)], query_string=query)
+    attributes = otel_module._attributes(scope, "GET", "GET")
+    assert attributes["url.path"] == "/"
+    assert isinstance(otel_module._full_url(scope), str)
