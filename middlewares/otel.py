@@ -23,6 +23,9 @@ try:
     from opentelemetry.propagators.textmap import Getter
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
+    # Providers that record nothing: no SDK configured, or the API's no-op.
+    _NO_TRACING = frozenset({trace.NoOpTracerProvider, trace.ProxyTracerProvider})
+    _NO_METRICS = frozenset({metrics.NoOpMeterProvider, _ProxyMeterProvider})
     _MISSING: ImportError | None = None
 except ImportError as missing:  # pragma: no cover - the tests run with the extra installed
     _MISSING = missing
@@ -96,7 +99,7 @@ def _server(scope: Scope) -> tuple[str | None, int | None]:
                 explicit = rest[1:] if rest.startswith(":") else ""
             else:
                 name, _, explicit = host.partition(":")
-            if explicit.isdigit():
+            if explicit.isascii() and explicit.isdigit():  # not "²", which int() refuses
                 port = int(explicit)
             return (name or None), port
     return (server[0] if server else None), port
@@ -280,9 +283,10 @@ class OpenTelemetryMiddleware:
         nothing but this check."""
         tracer_provider = self._tracer_provider or trace.get_tracer_provider()
         meter_provider = self._meter_provider or metrics.get_meter_provider()
+        # Exact types: an ABC isinstance check would cost more than the rest of this path.
         return (
-            not isinstance(tracer_provider, (trace.NoOpTracerProvider, trace.ProxyTracerProvider)),
-            not isinstance(meter_provider, (metrics.NoOpMeterProvider, _ProxyMeterProvider)),
+            type(tracer_provider) not in _NO_TRACING,
+            type(meter_provider) not in _NO_METRICS,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -255,6 +255,7 @@ def test_http_route_from_other_frameworks(scope: Scope, route: str | None) -> No
         pytest.param("[::1]", ("::1", 80), ("::1", 80), id="IPv6 without port"),
         pytest.param(None, ("10.0.0.1", 8000), ("10.0.0.1", 8000), id="no Host: the server"),
         pytest.param(None, None, (None, None), id="nothing known"),
+        pytest.param("a.test:\u00b2", ("a.test", 80), ("a.test", 80), id="superscript port digit"),
     ],
 )
 def test_server_address_and_port(
