@@ -8,6 +8,7 @@ import json
 import logging
 import random as _random
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_REDACT_HEADERS",
     "DEFAULT_REDACT_QUERY_PARAMS",
     "REDACTED",
+    "STATE_KEY",
     "TRACE_ID_KEY",
     "AccessLogMiddleware",
     "AccessRecord",
@@ -80,6 +82,7 @@ _MAX_FIELD = 1024
 # backslash; everything else is percent-encoded, so the text is what a client sends on the wire.
 _UNSAFE_BYTES = re.compile(rb"[^\x21\x23-\x5b\x5d-\x7e]")
 _COMBINED_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f-\U0010ffff]')
+_LOGFMT_KEY = re.compile(r"[^A-Za-z0-9_.-]")
 _LOGFMT_PLAIN = re.compile(r"[\x21\x23-\x3c\x3e-\x5b\x5d-\x7e]+")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # LogRecord's own attributes: an ``extra`` field with one of these names makes logging raise.
@@ -270,9 +273,6 @@ def format_logfmt(record: AccessRecord) -> str:
     )
 
 
-_LOGFMT_KEY = re.compile(r"[^A-Za-z0-9_.-]")
-
-
 def _apache_char(match: re.Match[str]) -> str:
     char = match.group()
     if char in '"\\':
@@ -345,7 +345,8 @@ class AccessLogMiddleware:
         format: ``"json"`` (the default), ``"logfmt"``, ``"combined"`` (Apache), or a callable
             ``record -> str | None``: its text is logged; None logs nothing (a hook that sends
             records elsewhere).
-        logger: The logger, or its name. Defaults to ``"middlewares.access"``.
+        logger: The logger, or its name. Defaults to ``"middlewares.access"``, which prints
+            the bare line on stdout at INFO unless logging was configured for it.
         level: The level records are logged at. Defaults to ``logging.INFO``.
         exclude_paths: Paths (see ``PathMatcher``: exact, ``/prefix/*``, templates, regexes)
             whose successful requests (outcome ``ok``, status below 400) are not logged; their
@@ -411,7 +412,7 @@ class AccessLogMiddleware:
                 f"format must be 'json', 'logfmt', 'combined' or a callable, got {format!r}"
             )
         if logger is None:
-            logger = "middlewares.access"
+            logger = _default_logger()
         if isinstance(logger, str):
             logger = logging.getLogger(logger)
         if not isinstance(logger, logging.Logger):
@@ -572,6 +573,20 @@ class AccessLogMiddleware:
         # Logger.log without findCaller: the caller would be this module, which says nothing.
         log = self._logger
         log.handle(log.makeRecord(log.name, self._level, "", 0, text, (), None, extra=record))
+
+
+def _default_logger() -> logging.Logger:
+    """``middlewares.access``; when logging was not configured for it (no handler, no level),
+    it prints the bare line on stdout, as uvicorn sets up ``uvicorn.access``: otherwise INFO
+    records would be dropped by the root logger's default WARNING level."""
+    log = logging.getLogger("middlewares.access")
+    if not log.handlers and log.level == logging.NOTSET:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
 
 
 def _ws_size(message: Message) -> int:

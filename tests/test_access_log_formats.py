@@ -218,15 +218,36 @@ async def test_logger_by_name_and_level(lines: list[logging.LogRecord]) -> None:
     assert lines[0].levelno == logging.WARNING
 
 
-async def test_default_logger_name() -> None:
+@pytest.fixture
+def unconfigured() -> Iterator[logging.Logger]:
     logger = logging.getLogger("middlewares.access")
-    logger.setLevel(logging.INFO)
-    try:
-        with collected(logger) as records:
-            await run_asgi(AccessLogMiddleware(hello, format=None))
-    finally:
-        logger.setLevel(logging.NOTSET)
+    saved = logger.handlers[:], logger.level, logger.propagate
+    logger.handlers[:] = []
+    logger.setLevel(logging.NOTSET)
+    yield logger
+    logger.handlers[:], level, logger.propagate = saved
+    logger.setLevel(level)
+
+
+async def test_the_default_logger_prints_when_logging_is_not_configured(
+    unconfigured: logging.Logger,
+) -> None:
+    AccessLogMiddleware(hello)
+    (handler,) = unconfigured.handlers
+    assert unconfigured.level == logging.INFO
+    assert not unconfigured.propagate
+    assert isinstance(handler, logging.StreamHandler)
+    with collected(unconfigured) as records:
+        await run_asgi(AccessLogMiddleware(hello, format=None))
     assert json.loads(records[0].getMessage())["path"] == "/"
+    assert len(unconfigured.handlers) == 1  # configured once
+
+
+async def test_a_configured_default_logger_is_left_alone(unconfigured: logging.Logger) -> None:
+    unconfigured.setLevel(logging.INFO)  # records propagate to the app's own handlers
+    AccessLogMiddleware(hello)
+    assert unconfigured.handlers == []
+    assert unconfigured.propagate
 
 
 async def test_the_timing_hook_builds_the_same_record(lines: list[logging.LogRecord]) -> None:
