@@ -39,7 +39,7 @@ __all__ = ["OpenTelemetryMiddleware", "TraceIDFilter", "trace_request_id"]
 
 # Semantic conventions, HTTP server metrics: the advisory histogram boundaries, in seconds.
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
-# http.request.method on metrics is one of the RFC 9110 methods (and PATCH) or "_OTHER", so
+# http.request.method on metrics is one of the RFC 9110 methods (and PATCH, QUERY) or "_OTHER", so
 # a client inventing methods cannot create unbounded series.
 _KNOWN_METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"}

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar, get
+from litestar.params import FromPath
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -397,4 +399,21 @@ async def test_route_template_client_and_user_agent(lines: list[logging.LogRecor
         "203.0.113.9",
         "probe/1",
         "HTTP/1.1",
+    )
+
+
+async def test_litestar_route_template_reaches_the_line(lines: list[logging.LogRecord]) -> None:
+    @get("/orders/{order_id:int}", sync_to_thread=False)
+    def order(order_id: FromPath[int]) -> str:
+        return f"order {order_id}"
+
+    app = logged(Litestar(route_handlers=[order]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/orders/5")
+    line = parsed(lines)[0]
+    assert (line["route"], line["path"], line["status"]) == (
+        "/orders/{order_id:int}",
+        "/orders/5",
+        200,
     )
