@@ -6,11 +6,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import random as _random
 import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
@@ -286,26 +288,115 @@ def _apache_escape(text: str) -> str:
     return _COMBINED_UNSAFE.sub(_apache_char, text)
 
 
-def format_combined(record: AccessRecord) -> str:
-    """Apache's combined log format, ``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"``,
-    in UTC; ``-`` for what is unknown."""
+def _apache_time(record: AccessRecord) -> str:
+    """``[30/Nov/2026:05:36:22 +0000]`` from the record's ``time``, or ``-``."""
     when = record.get("time")
     if isinstance(when, str) and len(when) >= 19:  # 2026-11-30T05:36:22.123Z
         month = _MONTHS[int(when[5:7]) - 1]
-        stamp = f"[{when[8:10]}/{month}/{when[0:4]}:{when[11:19]} +0000]"
-    else:
-        stamp = "-"
-    target = str(record.get("path", ""))
-    if "query" in record:
+        return f"[{when[8:10]}/{month}/{when[0:4]}:{when[11:19]} +0000]"
+    return "-"
+
+
+def _request_line(record: AccessRecord, query: bool = True) -> str:
+    target = str(record.get("path", "-"))
+    if query and "query" in record:
         target += "?" + str(record["query"])
-    request_line = f"{record.get('method', '-')} {target} {record.get('protocol', 'HTTP/1.1')}"
-    sent = record.get("bytes_sent")
+    return f"{record.get('method', '-')} {target} {record.get('protocol', 'HTTP/1.1')}"
+
+
+def format_combined(record: AccessRecord) -> str:
+    """Apache's combined log format, ``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"``,
+    in UTC; ``-`` for what is unknown."""
     return (
-        f"{_apache_escape(str(record.get('client', '-')))} - - {stamp}"
-        f' "{_apache_escape(request_line)}" {record.get("status", "-")} {sent or "-"}'
+        f"{_apache_escape(str(record.get('client', '-')))} - - {_apache_time(record)}"
+        f' "{_apache_escape(_request_line(record))}" {record.get("status", "-")}'
+        f" {record.get('bytes_sent') or '-'}"
         f' "{_apache_escape(str(record.get("referer", "-")))}"'
         f' "{_apache_escape(str(record.get("user_agent", "-")))}"'
     )
+
+
+def _phrase(record: AccessRecord) -> str:
+    try:
+        return HTTPStatus(record.get("status", 0)).phrase
+    except ValueError:
+        return "-"
+
+
+def _seconds(record: AccessRecord) -> float:
+    return float(record.get("duration_ms", 0.0)) / 1000.0
+
+
+# gunicorn's access-log atoms, as asgi-logger takes them, over the record's fields.
+_ATOMS: dict[str, Callable[[AccessRecord], object]] = {
+    "h": lambda r: r.get("client", "-"),
+    "client_addr": lambda r: r.get("client", "-"),
+    "l": lambda r: "-",
+    "u": lambda r: "-",
+    "t": _apache_time,
+    "r": lambda r: _request_line(r, query=False),
+    "R": _request_line,
+    "request_line": _request_line,
+    "m": lambda r: r.get("method", "-"),
+    "U": lambda r: r.get("path", "-"),
+    "q": lambda r: r.get("query", ""),
+    "H": lambda r: r.get("protocol", "-"),
+    "s": lambda r: r.get("status", "-"),
+    "status_code": lambda r: f"{r.get('status', '-')} {_phrase(r)}",
+    "st": _phrase,
+    "B": lambda r: r.get("bytes_sent", 0),
+    "b": lambda r: r.get("bytes_sent") or "-",
+    "f": lambda r: r.get("referer", "-"),
+    "a": lambda r: r.get("user_agent", "-"),
+    "T": lambda r: int(_seconds(r)),
+    "M": lambda r: int(_seconds(r) * 1_000),
+    "D": lambda r: int(_seconds(r) * 1_000_000),
+    "L": lambda r: f"{_seconds(r):.6f}",
+    "p": lambda r: f"<{os.getpid()}>",
+}
+_ATOM = re.compile(r"%\(([^)]*)\)")
+
+
+class _Atoms:
+    """The mapping a ``%(atom)s`` template is formatted with; every text is escaped."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: AccessRecord) -> None:
+        self._record = record
+
+    def __getitem__(self, key: str) -> object:
+        if key.startswith("{") and key[-2:-1] == "}":
+            name, kind = key[1:-2].lower(), key[-1]
+            prefix = {"i": "request.", "o": "response."}.get(kind)
+            # {VAR}e, the process environment, is never logged: it holds the app's secrets.
+            value: object = "-" if prefix is None else self._record.get(prefix + name, "-")
+        else:
+            atom = _ATOMS.get(key)
+            value = "-" if atom is None else atom(self._record)
+        return _apache_escape(value) if isinstance(value, str) else value
+
+
+def _template_formatter(template: str) -> tuple[Formatter, list[str], list[str]]:
+    """A formatter for an asgi-logger/gunicorn ``%(atom)s`` template, and the request and
+    response headers its ``%({name}i)s`` and ``%({name}o)s`` atoms need."""
+    request: list[str] = []
+    response: list[str] = []
+    for atom in _ATOM.findall(template):
+        if atom.startswith("{") and atom[-2:] in ("}i", "}o"):
+            (request if atom[-1] == "i" else response).append(atom[1:-2])
+
+    def format_template(record: AccessRecord) -> str:
+        return template % _Atoms(record)
+
+    sample = {"time": "2026-01-01T00:00:00.000Z", "status": 200, "duration_ms": 1.0}
+    try:
+        format_template(sample)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(
+            f"format is not a valid %(atom)s template: {template!r} ({error})"
+        ) from None
+    return format_template, request, response
 
 
 _FORMATS: dict[str, Formatter] = {
@@ -342,9 +433,11 @@ class AccessLogMiddleware:
 
     Args:
         app: The ASGI application to wrap.
-        format: ``"json"`` (the default), ``"logfmt"``, ``"combined"`` (Apache), or a callable
-            ``record -> str | None``: its text is logged; None logs nothing (a hook that sends
-            records elsewhere).
+        format: ``"json"`` (the default), ``"logfmt"``, ``"combined"`` (Apache), an
+            asgi-logger/gunicorn template of ``%(atom)s`` atoms (``%(h)s "%(r)s" %(s)s %(D)s``,
+            ``%({user-agent}i)s``; every value escaped, headers redacted, ``%({VAR}e)s``
+            always ``-``), or a callable ``record -> str | None``: its text is logged; None
+            logs nothing (a hook that sends records elsewhere).
         logger: The logger, or its name. Defaults to ``"middlewares.access"``, which prints
             the bare line on stdout at INFO unless logging was configured for it.
         level: The level records are logged at. Defaults to ``logging.INFO``.
@@ -365,8 +458,8 @@ class AccessLogMiddleware:
         random: Returns a float in [0, 1) for sampling. Defaults to ``random.random``.
 
     Raises:
-        ValueError: an unknown ``format``, a ``sample_rate`` outside [0, 1], a bad header name
-            or path pattern.
+        ValueError: an unknown ``format`` or a template that does not format, a
+            ``sample_rate`` outside [0, 1], a bad header name or path pattern.
         TypeError: a ``logger``, ``clock`` or ``random`` of the wrong type.
     """
 
@@ -407,9 +500,14 @@ class AccessLogMiddleware:
             self._format: Formatter = format
         elif format in _FORMATS:
             self._format = _FORMATS[format]
+        elif isinstance(format, str) and "%(" in format:
+            self._format, wanted, sent = _template_formatter(format)
+            request_headers = [*request_headers, *wanted]
+            response_headers = [*response_headers, *sent]
         else:
             raise ValueError(
-                f"format must be 'json', 'logfmt', 'combined' or a callable, got {format!r}"
+                f"format must be 'json', 'logfmt', 'combined', a %(atom)s template or a"
+                f" callable, got {format!r}"
             )
         if logger is None:
             logger = _default_logger()
