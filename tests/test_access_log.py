@@ -120,12 +120,16 @@ async def test_trap_56_request_id_is_on_the_line_and_on_error_lines(
         pytest.param("/healthcare", 200, 1, id="healthcare is another path"),
         pytest.param("/", 200, 1, id="root is not a prefix of everything"),
         pytest.param("/health/", 200, 1, id="trailing slash is another path"),
+        pytest.param("/static/app.js", 200, 0, id="below a prefix pattern"),
+        pytest.param("/staticfiles", 200, 1, id="not below the prefix"),
+        pytest.param("/static/app.js", 404, 1, id="a missing static file still logged"),
+        pytest.param("/probe/42", 204, 0, id="a template pattern"),
     ],
 )
 async def test_trap_58_exact_path_exclusion_drops_only_successes(
     lines: list[logging.LogRecord], path: str, status: int, logged_lines: int
 ) -> None:
-    app = logged(respond(status), exclude_paths=["/health"])
+    app = logged(respond(status), exclude_paths=["/health", "/static/*", "/probe/{id}"])
     await run_asgi(app, http_scope(path=path))
     assert len(lines) == logged_lines
 

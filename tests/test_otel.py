@@ -379,3 +379,18 @@ def test_any_host_and_query_give_attributes_without_raising(host: bytes, query: 
     attributes = otel_module._attributes(scope, "GET", "GET")
     assert attributes["url.path"] == "/"
     assert isinstance(otel_module._full_url(scope), str)
+
+
+async def test_a_cancelled_request_ends_its_span_without_an_error() -> None:
+    telemetry = Telemetry()
+
+    async def interrupted(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise KeyboardInterrupt  # a BaseException, as a cancellation is
+
+    with pytest.raises(KeyboardInterrupt):
+        await run_asgi(instrumented(telemetry, interrupted), validate=False)
+    (span,) = telemetry.spans
+    assert span.status.status_code == StatusCode.UNSET
+    assert span.events == ()
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the context was restored
