@@ -226,8 +226,8 @@ def build_record(
     if headers:
         record.update(headers)
     state = scope.get("state")
-    extra = state.get(STATE_KEY) if isinstance(state, Mapping) else None
-    if isinstance(extra, Mapping):
+    extra = state.get(STATE_KEY) if isinstance(state, dict) else None
+    if isinstance(extra, dict):
         for key, value in extra.items():
             record.setdefault(str(key), value)  # the app's fields never replace the measured ones
     return {key: value for key, value in record.items() if value is not None}
@@ -668,9 +668,12 @@ class AccessLogMiddleware:
             return
         if not _RESERVED.isdisjoint(record):  # an app field named like a LogRecord attribute
             record = {key: value for key, value in record.items() if key not in _RESERVED}
-        # Logger.log without findCaller: the caller would be this module, which says nothing.
+        # Logger.log without findCaller (the caller would be this module, which says nothing)
+        # and with the fields set in one update (makeRecord checks and sets them one by one).
         log = self._logger
-        log.handle(log.makeRecord(log.name, self._level, "", 0, text, (), None, extra=record))
+        entry = logging.getLogRecordFactory()(log.name, self._level, "", 0, text, (), None)
+        entry.__dict__.update(record)
+        log.handle(entry)
 
 
 def _default_logger() -> logging.Logger:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from .request_id import request_id as _request_id
 try:
     from opentelemetry import context as _context
     from opentelemetry import metrics, propagate, trace
+    from opentelemetry.context import Context
     from opentelemetry.metrics._internal import _ProxyMeterProvider
     from opentelemetry.propagators.textmap import Getter
     from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -26,6 +29,7 @@ try:
     # Providers that record nothing: no SDK configured, or the API's no-op.
     _NO_TRACING = frozenset({trace.NoOpTracerProvider, trace.ProxyTracerProvider})
     _NO_METRICS = frozenset({metrics.NoOpMeterProvider, _ProxyMeterProvider})
+    _EMPTY_CONTEXT = Context()  # what extraction gives when no header carries a context
     _MISSING: ImportError | None = None
 except ImportError as missing:  # pragma: no cover - the tests run with the extra installed
     _MISSING = missing
@@ -87,22 +91,21 @@ def http_route(scope: Scope) -> str | None:
     return route_template(scope)
 
 
-def _server(scope: Scope) -> tuple[str | None, int | None]:
-    """``server.address`` and ``server.port``: from ``Host`` when present, else the server."""
-    server = scope.get("server")
+def _server(host: bytes | None, server: Any) -> tuple[str | None, int | None]:
+    """``server.address`` and ``server.port``: from the ``Host`` value when there is one, else
+    the scope's ``server``."""
     port = server[1] if server else None
-    for key, value in scope.get("headers", ()):
-        if key == b"host":
-            host = value.decode("latin-1").lower()
-            if host.startswith("["):  # RFC 3986 IP-literal
-                name, _, rest = host[1:].partition("]")
-                explicit = rest[1:] if rest.startswith(":") else ""
-            else:
-                name, _, explicit = host.partition(":")
-            if explicit.isascii() and explicit.isdigit():  # not "²", which int() refuses
-                port = int(explicit)
-            return (name or None), port
-    return (server[0] if server else None), port
+    if host is None:
+        return (server[0] if server else None), port
+    text = host.decode("latin-1").lower()
+    if text.startswith("["):  # RFC 3986 IP-literal
+        name, _, rest = text[1:].partition("]")
+        explicit = rest[1:] if rest.startswith(":") else ""
+    else:
+        name, _, explicit = text.partition(":")
+    if explicit.isascii() and explicit.isdigit():  # not "²", which int() refuses
+        port = int(explicit)
+    return (name or None), port
 
 
 def _full_url(scope: Scope) -> str:
@@ -136,7 +139,13 @@ def _attributes(scope: Scope, method: str, original: str) -> dict[str, Any]:
     query = scope.get("query_string")
     if query:
         attributes["url.query"] = redact_query(query)
-    address, port = _server(scope)
+    host = agent = None
+    for key, value in scope.get("headers", ()):
+        if key == b"host":
+            host = value if host is None else host
+        elif key == b"user-agent" and agent is None:
+            agent = value
+    address, port = _server(host, scope.get("server"))
     if address is not None:
         attributes["server.address"] = address
         if port is not None:
@@ -147,11 +156,50 @@ def _attributes(scope: Scope, method: str, original: str) -> dict[str, Any]:
     client = client_host(scope)
     if client is not None:
         attributes["client.address"] = client
-    for key, value in scope.get("headers", ()):
-        if key == b"user-agent":
-            attributes["user_agent.original"] = value.decode("latin-1")
-            break
+    if agent is not None:
+        attributes["user_agent.original"] = agent.decode("latin-1")
     return attributes
+
+
+@functools.lru_cache(maxsize=8)
+def _propagated_fields(propagator: Any) -> frozenset[bytes]:
+    """The header names the propagator reads (``traceparent``, ``tracestate``, ``baggage``)."""
+    return frozenset(field.lower().encode("latin-1") for field in propagator.fields)
+
+
+def _parent(headers: RawHeaders) -> Any:
+    """The remote parent context, or an empty one: ``propagate.extract`` is asked only when a
+    header the global propagator reads is present (an extraction costs a few µs)."""
+    propagator = propagate.get_global_textmap()
+    fields = _propagated_fields(propagator)
+    for key, _ in headers:
+        if key in fields:
+            return propagate.extract(headers, getter=_GETTER)
+    return _EMPTY_CONTEXT
+
+
+class _InFlight:
+    """``http.server.active_requests`` as an observable up-down counter: requests change a
+    count in memory and the SDK reads it when it collects, instead of two synchronous
+    measurements per request (about 6 µs each in the SDK)."""
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()  # requests may run on several threads' event loops
+
+    def add(self, key: tuple[str, str], delta: int) -> None:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + delta
+
+    def observe(self, options: Any) -> list[Any]:
+        with self._lock:
+            counts = list(self._counts.items())
+        return [
+            metrics.Observation(count, {"http.request.method": method, "url.scheme": scheme})
+            for (method, scheme), count in counts
+        ]
 
 
 def trace_request_id() -> str:
@@ -272,8 +320,10 @@ class OpenTelemetryMiddleware:
             description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
-        self._active = meter.create_up_down_counter(
+        self._active = _InFlight()
+        meter.create_observable_up_down_counter(
             "http.server.active_requests",
+            callbacks=[self._active.observe],
             unit="{request}",
             description="Number of active HTTP server requests.",
         )
@@ -311,7 +361,7 @@ class OpenTelemetryMiddleware:
         start = time.perf_counter()
         span = token = None
         if tracing:
-            parent = propagate.extract(scope.get("headers", ()), getter=_GETTER)
+            parent = _parent(scope.get("headers", ()))
             span = self._tracer.start_span(
                 method,
                 context=parent,
@@ -324,9 +374,9 @@ class OpenTelemetryMiddleware:
                 scope[TRACE_ID_KEY] = format(span_context.trace_id, "032x")
         scheme = request_scheme(scope)
         metric_method = method if method in _KNOWN_METHODS else "_OTHER"
-        active = {"http.request.method": metric_method, "url.scheme": scheme}
+        active = (metric_method, scheme)
         if measuring:
-            self._active.add(1, active)
+            self._active.add(active, 1)
         status: int | None = None
         first_byte = self._first_byte and span is not None
 
@@ -364,7 +414,7 @@ class OpenTelemetryMiddleware:
                 _end_span(span, method, route, ended, error)
                 _context.detach(token)  # type: ignore[arg-type]
             if measuring:
-                self._active.add(-1, active)
+                self._active.add(active, -1)
                 ended["http.request.method"] = metric_method
                 ended["url.scheme"] = scheme
                 version = scope.get("http_version")

@@ -262,7 +262,8 @@ def test_server_address_and_port(
     host: str | None, server: Any, expected: tuple[str | None, int | None]
 ) -> None:
     scope = http_scope(headers={"host": host} if host else {}, server=server)
-    assert otel_module._server(scope) == expected
+    host_value = None if host is None else host.encode("latin-1")
+    assert otel_module._server(host_value, scope["server"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -360,8 +361,12 @@ def test_the_header_getter_reads_raw_headers() -> None:
 
 
 def test_host_is_found_among_other_headers() -> None:
-    scope = http_scope(headers=[("accept", "*/*"), ("host", "b.test")], server=None)
-    assert otel_module._server(scope) == ("b.test", None)
+    headers = [("user-agent", "a"), ("host", "b.test"), ("host", "c.test"), ("user-agent", "b")]
+    scope = http_scope(headers=headers, server=None)
+    attributes = otel_module._attributes(scope, "GET", "GET")
+    assert attributes["server.address"] == "b.test"
+    assert "server.port" not in attributes
+    assert attributes["user_agent.original"] == "a"
     assert otel_module._full_url(scope) == "http://b.test/"
 
 
