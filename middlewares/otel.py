@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -202,6 +203,21 @@ class _InFlight:
         ]
 
 
+# One in-flight count per meter provider (None: the global one): the SDK keeps the callback
+# of the first observable registered under a name, so every middleware on a provider shares it.
+_GLOBAL_IN_FLIGHT = _InFlight()
+_IN_FLIGHT: weakref.WeakKeyDictionary[Any, _InFlight] = weakref.WeakKeyDictionary()
+
+
+def _in_flight(provider: Any) -> _InFlight:
+    if provider is None:
+        return _GLOBAL_IN_FLIGHT
+    found = _IN_FLIGHT.get(provider)
+    if found is None:
+        found = _IN_FLIGHT[provider] = _InFlight()
+    return found
+
+
 def trace_request_id() -> str:
     """A request id generator for ``RequestIDMiddleware(generator=trace_request_id)``: the
     current trace id (32 hex digits) when ``OpenTelemetryMiddleware`` runs outside it, else a
@@ -320,7 +336,7 @@ class OpenTelemetryMiddleware:
             description="Duration of HTTP server requests.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
-        self._active = _InFlight()
+        self._active = _in_flight(meter_provider)
         meter.create_observable_up_down_counter(
             "http.server.active_requests",
             callbacks=[self._active.observe],

@@ -399,3 +399,21 @@ async def test_a_cancelled_request_ends_its_span_without_an_error() -> None:
     assert span.status.status_code == StatusCode.UNSET
     assert span.events == ()
     assert trace.get_current_span() is trace.INVALID_SPAN  # the context was restored
+
+
+async def test_requests_in_flight_are_counted_across_middlewares_on_one_provider() -> None:
+    telemetry = Telemetry()
+    seen: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        (point,) = telemetry.points("http.server.active_requests")
+        seen.append(point.value)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    first = instrumented(telemetry, app)
+    second = instrumented(telemetry, app)
+    await run_asgi(first)
+    await run_asgi(second)
+    assert seen == [1, 1]
+    assert telemetry.points("http.server.active_requests")[0].value == 0
