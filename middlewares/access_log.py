@@ -526,6 +526,12 @@ class AccessLogMiddleware:
                 f"redact_query_params must be a list of names, got the string"
                 f" {redact_query_params!r}"
             )
+        if logging.getLogger("uvicorn.access").handlers:
+            # uvicorn configured its own access logger, so it logs each request as well.
+            logging.getLogger(__name__).warning(
+                "uvicorn's access log is on too, so every request is logged twice: run uvicorn"
+                " with --no-access-log (uvicorn.run(..., access_log=False))"
+            )
         self.app = app
         self._logger = logger
         self._level = level

@@ -359,3 +359,26 @@ def test_any_client_bytes_make_one_printable_line_in_every_format(
     for formatter in (format_json, format_logfmt, format_combined):
         text = formatter(record)
         assert re.fullmatch(r"[\x20-\x7e]*", text), text
+
+
+@pytest.mark.parametrize(
+    ("uvicorn_logs", "warned"),
+    [
+        pytest.param(True, True, id="uvicorn's access log on: warned"),
+        pytest.param(False, False, id="--no-access-log: quiet"),
+    ],
+)
+def test_trap_57_warns_when_uvicorn_would_log_every_request_too(
+    uvicorn_logs: bool, warned: bool
+) -> None:
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    saved = uvicorn_access.handlers[:]
+    uvicorn_access.handlers[:] = [logging.NullHandler()] if uvicorn_logs else []
+    try:
+        with collected(logging.getLogger("middlewares.access_log")) as records:
+            AccessLogMiddleware(hello, logger=LOGGER)
+    finally:
+        uvicorn_access.handlers[:] = saved
+    assert bool(records) == warned
+    if warned:
+        assert "--no-access-log" in records[0].getMessage()
