@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import pathlib
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -24,6 +28,7 @@ from middlewares.request_id import RequestIDMiddleware
 
 from .logs import collected
 from .otel_support import Telemetry
+from .servers import free_port
 
 pytestmark = pytest.mark.server
 
@@ -99,3 +104,43 @@ def test_a_client_that_leaves_is_logged_once_as_499(live_server: Serve) -> None:
     (line,) = [json.loads(record.getMessage()) for record in records]
     assert (line["status"], line["outcome"], line["path"]) == (499, "disconnect", "/wait")
     assert line["trace_id"] == format(telemetry.spans[0].context.trace_id, "032x")
+
+
+@pytest.mark.parametrize(
+    ("flags", "lines_per_request", "warned"),
+    [
+        pytest.param(["--no-access-log"], 1, False, id="with --no-access-log: one line"),
+        pytest.param([], 2, True, id="without it: uvicorn's line too, and a warning"),
+    ],
+)
+def test_trap_57_uvicorn_command_line(
+    flags: list[str], lines_per_request: int, warned: bool
+) -> None:
+    root = pathlib.Path(__file__).parent.parent
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "examples.access_log_stdlib:app"]
+    command += ["--port", str(port), "--log-level", "info", *flags]
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    with subprocess.Popen(
+        command, cwd=root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as process:
+        try:
+            wait_until(lambda: _answers(port))
+            for n in range(3):
+                httpx.get(f"http://127.0.0.1:{port}/users/{n}")
+        finally:
+            process.terminate()
+        output = process.communicate(timeout=10)[0].decode()
+    ours = [line for line in output.splitlines() if line.startswith('{"time"')]
+    theirs = [line for line in output.splitlines() if "GET /users/" in line and "INFO" in line]
+    assert len(ours) == 3
+    assert len(ours) + len(theirs) == 3 * lines_per_request
+    assert ("--no-access-log" in output) == warned
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
