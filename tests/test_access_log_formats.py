@@ -382,3 +382,12 @@ def test_trap_57_warns_when_uvicorn_would_log_every_request_too(
     assert bool(records) == warned
     if warned:
         assert "--no-access-log" in records[0].getMessage()
+
+
+async def test_a_short_event_name_with_the_fields_as_extras(
+    lines: list[logging.LogRecord],
+) -> None:
+    await run_asgi(AccessLogMiddleware(hello, logger=LOGGER, format=lambda record: "http request"))
+    (record,) = lines
+    assert record.getMessage() == "http request"
+    assert (record.status, record.method, record.bytes_sent) == (200, "GET", 5)  # type: ignore[attr-defined]
