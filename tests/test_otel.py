@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -417,3 +418,34 @@ async def test_requests_in_flight_are_counted_across_middlewares_on_one_provider
     await run_asgi(second)
     assert seen == [1, 1]
     assert telemetry.points("http.server.active_requests")[0].value == 0
+
+
+async def test_a_global_provider_set_after_the_app_was_built_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    telemetry = Telemetry()
+    app = OpenTelemetryMiddleware(starlette_app())
+    async with client(app) as http:
+        await http.get("/")
+    assert telemetry.spans == ()
+    # What trace.set_tracer_provider() does, undone after the test (it can be set only once).
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", telemetry.tracer_provider)
+    async with client(app) as http:
+        await http.get("/users/3")
+    assert [span.name for span in telemetry.spans] == ["GET /users/{user_id}"]
+
+
+@pytest.mark.parametrize(
+    ("module", "from_environment"),
+    [
+        pytest.param(trace, True, id="a provider named in OTEL_PYTHON_TRACER_PROVIDER"),
+        pytest.param(SimpleNamespace(), False, id="an API without the module global"),
+    ],
+)
+def test_the_public_lookup_when_the_global_says_nothing(
+    monkeypatch: pytest.MonkeyPatch, module: Any, from_environment: bool
+) -> None:
+    monkeypatch.setattr(otel_module, "_PROVIDERS_FROM_ENVIRONMENT", from_environment)
+    provider = otel_module._global(module, "_TRACER_PROVIDER")
+    assert type(provider) in otel_module._NO_TRACING | otel_module._NO_METRICS
+    assert provider is not None
