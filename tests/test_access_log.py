@@ -421,3 +421,12 @@ async def test_litestar_route_template_reaches_the_line(lines: list[logging.LogR
         "/orders/5",
         200,
     )
+
+
+async def test_trap_58_excluding_the_root_path_keeps_every_other_line(
+    lines: list[logging.LogRecord],
+) -> None:
+    app = logged(respond(), exclude_paths=["/"])
+    for path in ("/", "/items", "/health"):
+        await run_asgi(app, http_scope(path=path))
+    assert [line["path"] for line in parsed(lines)] == ["/items", "/health"]
