@@ -1,15 +1,19 @@
-"""A structured access log: one JSON line per request, written when the request is finished,
-with the route template, status, time to first and last byte, and the request id.
+"""An access log built from TimingMiddleware's hook: the same record AccessLogMiddleware writes
+(``record_from_timing`` and ``AccessLogMiddleware`` share ``build_record``), for an app that
+already reports timings and wants one JSON line per request from the same hook.
 
 Run it with ``uvicorn examples.access_log:app --no-access-log``; each request prints:
 
-    {"request_id": "4f1c...", "method": "GET", "path": "/users/7", "route": "/users/{user_id}",
-     "status": 200, "outcome": "ok", "ttfb_ms": 0.412, "ttlb_ms": 0.447, "duration_ms": 0.45}
+    {"method": "GET", "path": "/users/7", "route": "/users/{user_id}", "protocol": "HTTP/1.1",
+     "status": 200, "outcome": "ok", "ttfb_ms": 0.412, "duration_ms": 0.447,
+     "client": "127.0.0.1", "user_agent": "curl/8.5.0", "request_id": "4f1c..."}
+
+``examples/access_log_stdlib.py`` does the same with ``AccessLogMiddleware``, which also counts
+the bytes and logs the WebSocket connections.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.applications import Starlette
@@ -17,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from middlewares.request_id import RequestIDMiddleware, get_request_id
+from middlewares.access_log import format_json, record_from_timing
+from middlewares.request_id import RequestIDMiddleware
 from middlewares.timing import RequestTiming, TimingMiddleware
 
 access_log = logging.getLogger("access")
@@ -29,26 +34,8 @@ if not access_log.handlers:
     access_log.propagate = False
 
 
-def milliseconds(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
-
-
-def log_access(record: RequestTiming) -> None:
-    line = {
-        # The hook runs inside RequestIDMiddleware, so the request's id is still current.
-        "request_id": get_request_id(),
-        "method": record.method,
-        "path": record.path,
-        "route": record.template,
-        "status": record.status,
-        "outcome": record.outcome,
-        "ttfb_ms": milliseconds(record.ttfb),
-        "ttlb_ms": milliseconds(record.ttlb),
-        "duration_ms": milliseconds(record.duration),
-    }
-    if record.error is not None:
-        line["error"] = type(record.error).__name__
-    access_log.info(json.dumps(line))
+def log_access(timing: RequestTiming) -> None:
+    access_log.info(format_json(record_from_timing(timing)))
 
 
 async def home(request: Request) -> PlainTextResponse:

@@ -1,5 +1,8 @@
 """Composable, pure-ASGI middleware."""
 
+from typing import TYPE_CHECKING
+
+from .access_log import AccessLogMiddleware
 from .blocking import BlockingDetector
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
@@ -33,10 +36,26 @@ from .timing import RequestTiming, TimingMiddleware, add_timing, timing
 from .trusted_host import TrustedHostMiddleware
 from .wsgi import WSGIMiddleware
 
+if TYPE_CHECKING:
+    from .otel import OpenTelemetryMiddleware, TraceIDFilter, trace_request_id
+
 __version__ = "0.1.0"
+
+_OTEL = ("OpenTelemetryMiddleware", "TraceIDFilter", "trace_request_id")
+
+
+def __getattr__(name: str) -> object:
+    # OpenTelemetry is an optional extra, imported only when asked for.
+    if name in _OTEL:
+        from . import otel
+
+        return getattr(otel, name)
+    raise AttributeError(f"module 'middlewares' has no attribute {name!r}")
+
 
 __all__ = [
     "NONCE",
+    "AccessLogMiddleware",
     "BlockingDetector",
     "CORSMiddleware",
     "CSRFMiddleware",
@@ -48,6 +67,7 @@ __all__ = [
     "OffloadMiddleware",
     "PoolFullError",
     "ProxyHeadersMiddleware",
+    "OpenTelemetryMiddleware",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",
@@ -61,6 +81,7 @@ __all__ = [
     "SessionStoreError",
     "TimingMiddleware",
     "TrustedHostMiddleware",
+    "TraceIDFilter",
     "WSGIMiddleware",
     "__version__",
     "add_timing",
@@ -77,4 +98,5 @@ __all__ = [
     "run_in_thread",
     "thread_pool",
     "timing",
+    "trace_request_id",
 ]

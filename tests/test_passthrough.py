@@ -14,6 +14,7 @@ pytestmark = pytest.mark.anyio
 
 # Every class in the package that wraps an ASGI app, with the least configuration it needs.
 WRAPPERS: dict[str, dict[str, Any]] = {
+    "AccessLogMiddleware": {},
     "BlockingDetector": {"enabled": True},
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
     "CSRFMiddleware": {},
@@ -22,6 +23,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "HTTPSRedirectMiddleware": {},
     "OffloadMiddleware": {},
     "ProxyHeadersMiddleware": {},
+    "OpenTelemetryMiddleware": {},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "s" * 32},
