@@ -99,13 +99,15 @@ class _Watch:
     An anyio cancel scope with a deadline costs a timer of its own per request, armed and
     cancelled each time (about 4 µs on asyncio, measured); the common request ends long before
     its deadline. Here a request only records its deadline, and a single timer, armed for the
-    earliest one, cancels the scopes whose deadline passed and re-arms itself.
+    earliest one, cancels the scopes whose deadline passed and re-arms itself. It also keeps
+    the backend's cancel scope class: ``anyio.CancelScope()`` looks the backend up on every
+    call, which costs more than entering and leaving the scope.
     """
 
-    __slots__ = ("_at", "_deadlines", "_handle", "_loop")
+    __slots__ = ("_at", "_deadlines", "_handle", "scope_class")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
+        self.scope_class: type[anyio.CancelScope] = type(anyio.CancelScope())
         self._deadlines: dict[anyio.CancelScope, float] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._at = math.inf
@@ -125,13 +127,14 @@ class _Watch:
         if self._handle is not None:
             self._handle.cancel()
         self._at = when
-        self._handle = self._loop.call_at(when, self._sweep)
+        self._handle = asyncio.get_running_loop().call_at(when, self._sweep)
 
     def _sweep(self) -> None:
         self._handle = None
         self._at = math.inf
         # The loop runs a timer up to one clock resolution early.
-        now = self._loop.time() + self._loop._clock_resolution  # type: ignore[attr-defined]
+        loop = asyncio.get_running_loop()
+        now = loop.time() + loop._clock_resolution  # type: ignore[attr-defined]
         earliest = math.inf
         for scope, deadline in list(self._deadlines.items()):
             if deadline <= now:
@@ -146,10 +149,18 @@ class _Watch:
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
 
 
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Watch] | None = None
+
+
 def _watch_for(loop: asyncio.AbstractEventLoop) -> _Watch:
+    global _last
+    last = _last
+    if last is not None and last[0]() is loop:
+        return last[1]  # the common case: one loop per process
     watch = _watches.get(loop)
     if watch is None:
-        watch = _watches[loop] = _Watch(loop)
+        watch = _watches[loop] = _Watch()
+    _last = (weakref.ref(loop), watch)
     return watch
 
 
@@ -251,15 +262,14 @@ class TimeoutMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http" or (kind == "websocket" and self._websockets):
-            table = self._path_budgets
-            budgets = self._budgets if table is None else table.lookup(scope, self._budgets)
-            if budgets is not None:
-                await self._run(scope, receive, send, budgets)
-                return
-        await self.app(scope, receive, send)
-
-    async def _run(self, scope: Scope, receive: Receive, send: Send, budgets: Timeouts) -> None:
+        if kind != "http" and (kind != "websocket" or not self._websockets):
+            await self.app(scope, receive, send)
+            return
+        table = self._path_budgets
+        budgets = self._budgets if table is None else table.lookup(scope, self._budgets)
+        if budgets is None:
+            await self.app(scope, receive, send)
+            return
         # asyncio: one shared timer per loop (see _Watch); trio: its cancel scopes' deadlines,
         # which trio keeps in one sorted structure already.
         loop = asyncio._get_running_loop()
@@ -273,10 +283,9 @@ class TimeoutMiddleware:
         budget = _Budget(to_monotonic + min(first, total))
         token = _budget.set(budget)
         started = False
-        finished = False
-        websocket = scope["type"] == "websocket"
+        timed = True
 
-        with anyio.CancelScope() as cancel_scope:
+        with anyio.CancelScope() if watch is None else watch.scope_class() as cancel_scope:
 
             def move_deadline(deadline: float) -> None:
                 budget.deadline = to_monotonic + deadline
@@ -286,14 +295,14 @@ class TimeoutMiddleware:
                     cancel_scope.deadline = deadline
 
             async def send_with_timeout(message: Message) -> None:
-                nonlocal started, finished, total, idle
+                nonlocal started, timed, total, idle
+                if not timed:  # started, and no budget left to keep
+                    await send(message)
+                    return
                 if cancel_scope.cancel_called:
                     # Out of time: nothing more reaches the client; the app stops here.
                     await anyio.lowlevel.checkpoint()
                 kind = message["type"]
-                if finished:
-                    await send(message)
-                    return
                 if not started:
                     if kind not in _STARTS:
                         await send(message)
@@ -305,16 +314,21 @@ class TimeoutMiddleware:
                         and _is_event_stream(message)
                     ):
                         idle, total = None, math.inf
-                    move_deadline(total if idle is None else min(now() + idle, total))
-                    # The start goes out whole or not at all (Starlette PR #1706).
-                    with anyio.CancelScope(shield=True):
+                    deadline = total if idle is None else min(now() + idle, total)
+                    move_deadline(deadline)
+                    if deadline == math.inf:
+                        timed = False
                         await send(message)
+                    else:
+                        # The start goes out whole or not at all (Starlette PR #1706).
+                        with anyio.CancelScope(shield=True):
+                            await send(message)
                     return
                 if (kind == "http.response.body" and not message.get("more_body", False)) or (
                     kind == "websocket.close"
                 ):
                     # Complete: what the app does next (background tasks) is not timed.
-                    finished = True
+                    timed = False
                     move_deadline(math.inf)
                 elif idle is not None and kind == "http.response.body":
                     move_deadline(min(now() + idle, total))
@@ -327,13 +341,15 @@ class TimeoutMiddleware:
                 if watch is not None:
                     watch.discard(cancel_scope)
                 _budget.reset(token)
-        if not cancel_scope.cancelled_caught:
-            return
+        if cancel_scope.cancelled_caught:
+            await self._timed_out(scope, send, started)
+
+    async def _timed_out(self, scope: Scope, send: Send, started: bool) -> None:
         set_outcome(scope, "timeout")
+        websocket = scope["type"] == "websocket"
+        what = "WebSocket" if websocket else scope.get("method")
         if not started:
-            logger.info(
-                "%s %r timed out before its response started", _what(scope), scope.get("path")
-            )
+            logger.info("%s %r timed out before its response started", what, scope.get("path"))
             if websocket:
                 await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
             else:
@@ -348,15 +364,11 @@ class TimeoutMiddleware:
         logger.warning(
             "%s %r timed out after its response started: the response is cut short and the"
             " connection closed",
-            _what(scope),
+            what,
             scope.get("path"),
         )
         if websocket:
             await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER, "reason": "Timeout"})
-
-
-def _what(scope: Scope) -> str:
-    return str(scope.get("method", "WebSocket"))
 
 
 def _is_event_stream(message: Message) -> bool:
