@@ -373,10 +373,9 @@ async def test_every_later_receive_raises_the_same_error() -> None:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         for _ in range(3):
-            try:
+            with pytest.raises(BodyTooLarge) as caught:
                 await receive()
-            except BodyTooLarge as error:
-                raised.append(error)
+            raised.append(caught.value)
 
     recorded = await run_asgi(BodyLimitMiddleware(app, 1), post(), body=[b"xx"])
     assert recorded.status == 413

@@ -59,8 +59,7 @@ def url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 def connect(url: str) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=10)
-    return sock
+    return socket.create_connection((host, int(port)), timeout=10)
 
 
 def read_all(sock: socket.socket) -> bytes:
@@ -134,7 +133,9 @@ def test_chunked_upload_within_the_limit_passes(url: str) -> None:
 
 def test_slow_upload_gets_408_once_the_body_stalls(url: str) -> None:
     with connect(url) as sock:
-        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n0123456789")
+        sock.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n0123456789"
+        )
         reply = read_all(sock)  # nothing more is sent: body_timeout answers
     assert reply.startswith(b"HTTP/1.1 408 ")
     assert b"connection: close" in reply.lower()
