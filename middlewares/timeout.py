@@ -349,7 +349,7 @@ class TimeoutMiddleware:
         websocket = scope["type"] == "websocket"
         what = "WebSocket" if websocket else scope.get("method")
         if not started:
-            logger.info("%s %r timed out before its response started", what, scope.get("path"))
+            logger.warning("%s %r timed out before its response started", what, scope.get("path"))
             if websocket:
                 await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
             else:
