@@ -1,6 +1,7 @@
 """Composable, pure-ASGI middleware."""
 
 from .blocking import BlockingDetector
+from .body_limit import BodyLimitMiddleware
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
@@ -14,6 +15,7 @@ from .sessions import (
     SessionStore,
     SessionStoreError,
 )
+from .timeout import TimeoutMiddleware, Timeouts, get_deadline, remaining
 from .timing import RequestTiming, TimingMiddleware, add_timing, timing
 from .wsgi import WSGIMiddleware
 
@@ -21,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlockingDetector",
+    "BodyLimitMiddleware",
     "CORSMiddleware",
     "CompressionMiddleware",
     "GZipMiddleware",
@@ -36,13 +39,17 @@ __all__ = [
     "SessionMiddleware",
     "SessionStore",
     "SessionStoreError",
+    "TimeoutMiddleware",
+    "Timeouts",
     "TimingMiddleware",
     "WSGIMiddleware",
     "__version__",
     "add_timing",
     "compose",
+    "get_deadline",
     "get_request_id",
     "process_pool",
+    "remaining",
     "run_in_process",
     "run_in_thread",
     "thread_pool",

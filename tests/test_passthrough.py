@@ -15,6 +15,7 @@ pytestmark = pytest.mark.anyio
 # Every class in the package that wraps an ASGI app, with the least configuration it needs.
 WRAPPERS: dict[str, dict[str, Any]] = {
     "BlockingDetector": {"enabled": True},
+    "BodyLimitMiddleware": {},
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
     "CompressionMiddleware": {},
     "GZipMiddleware": {},
@@ -22,6 +23,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "secret"},
+    "TimeoutMiddleware": {},
     "TimingMiddleware": {},
 }
 # Classes that wrap something other than an ASGI app and so answer every scope themselves.
