@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 
 import anyio
 
@@ -103,6 +103,9 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     found: str | None = None
     for key, value in headers:
         if key != b"content-length" and key.lower() != b"content-length":
+            continue
+        if found is None and value.isdigit() and len(value) <= _MAX_DIGITS:
+            found = str(int(value))  # the common case: one plain number
             continue
         for member in value.split(b","):
             digits = member.strip(b" \t")
@@ -237,9 +240,6 @@ class BodyLimitMiddleware:
             logger.debug("request refused: Content-Length %d over the %d-byte limit", length, limit)
             await BodyTooLarge(limit).reply(send)
             return
-        await self._limit_body(scope, receive, send, limit)
-
-    async def _limit_body(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         timeout = self._body_timeout
         received = 0
         complete = False
@@ -247,23 +247,8 @@ class BodyLimitMiddleware:
         rejection: BodyRejected | None = None
         answered = False
 
-        def reject(error: BodyRejected) -> BodyRejected:
-            nonlocal rejection
-            rejection = error
-            set_outcome(scope, error.outcome)
-            if started:
-                logger.warning(
-                    "%s %r: %s after the response started (%d-after-start); the response is"
-                    " cut short and the connection closed",
-                    scope.get("method"),
-                    scope.get("path"),
-                    error,
-                    error.status_code,
-                )
-            return error
-
         async def receive_with_limit() -> Message:
-            nonlocal received, complete
+            nonlocal received, complete, rejection
             if rejection is not None:
                 raise rejection
             if complete or timeout is None:
@@ -272,27 +257,30 @@ class BodyLimitMiddleware:
                 with anyio.move_on_after(timeout) as waiting:
                     message = await receive()
                 if waiting.cancelled_caught:
-                    raise reject(BodyTimeout(timeout))
+                    rejection = _refused(scope, BodyTimeout(timeout), started)
+                    raise rejection
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise reject(BodyTooLarge(limit))
+                    rejection = _refused(scope, BodyTooLarge(limit), started)
+                    raise rejection
                 if not message.get("more_body", False):
                     complete = True
             return message
 
-        async def send_with_limit(message: Message) -> None:
+        # A plain function returning an awaitable: no coroutine of its own per message.
+        def send_with_limit(message: Message) -> Awaitable[None]:
             nonlocal started, answered
             if rejection is None:
                 if message["type"] == "http.response.start":
                     started = True
-                await send(message)
-            elif not started and not answered:
+                return send(message)
+            if not started and not answered:
                 # The app answered the refused body (often with a 500): the client gets the
                 # status that says what was wrong instead.
                 answered = True
-                await rejection.reply(send)
-            # Otherwise dropped: after the start, the response must stay unfinished.
+                return rejection.reply(send)
+            return _dropped()  # after the start, the response must stay unfinished
 
         try:
             await self.app(scope, receive_with_limit, send_with_limit)
@@ -336,3 +324,22 @@ class BodyLimitMiddleware:
                 await send(message)
 
         await self.app(scope, receive_with_limit, send_unless_closed)
+
+
+def _refused(scope: Scope, error: BodyRejected, started: bool) -> BodyRejected:
+    """Record a refusal; after the start it can only be logged, the status is gone."""
+    set_outcome(scope, error.outcome)
+    if started:
+        logger.warning(
+            "%s %r: %s after the response started (%d-after-start); the response is cut short"
+            " and the connection closed",
+            scope.get("method"),
+            scope.get("path"),
+            error,
+            error.status_code,
+        )
+    return error
+
+
+async def _dropped() -> None:
+    return None

@@ -285,7 +285,8 @@ class TimeoutMiddleware:
         started = False
         timed = True
 
-        with anyio.CancelScope() if watch is None else watch.scope_class() as cancel_scope:
+        scope_class = anyio.CancelScope if watch is None else watch.scope_class
+        with scope_class() as cancel_scope:
 
             def move_deadline(deadline: float) -> None:
                 budget.deadline = to_monotonic + deadline
@@ -321,7 +322,7 @@ class TimeoutMiddleware:
                         await send(message)
                     else:
                         # The start goes out whole or not at all (Starlette PR #1706).
-                        with anyio.CancelScope(shield=True):
+                        with scope_class(shield=True):
                             await send(message)
                     return
                 if (kind == "http.response.body" and not message.get("more_body", False)) or (
