@@ -35,6 +35,11 @@ async def slow(request: Request) -> PlainTextResponse:
     return PlainTextResponse("too late")  # pragma: no cover
 
 
+async def broken(request: Request) -> PlainTextResponse:
+    await anyio.sleep(0.01)
+    raise RuntimeError("broken handler")
+
+
 async def fast(request: Request) -> PlainTextResponse:
     async def after() -> None:
         await anyio.sleep(0.3)  # past every budget below
@@ -63,6 +68,7 @@ async def events(request: Request) -> StreamingResponse:
 
 ROUTES = [
     Route("/slow", slow),
+    Route("/broken", broken),
     Route("/fast", fast),
     Route("/stalled", stalled),
     Route("/events", events),
@@ -101,6 +107,15 @@ async def test_trap53_the_timeout_fires_whatever_else_is_in_the_stack(name: str)
         response = await client.get("/slow")
     assert response.status_code == 504
     assert response.json()["status"] == 504
+
+
+@pytest.mark.parametrize("name", STACKS)
+async def test_trap49_an_early_exception_is_a_500_at_once_not_a_timeout(name: str) -> None:
+    # The handler fails after 10 ms, within the 100 ms budget: a 500, not a 504 later.
+    transport = httpx.ASGITransport(app=stack(name), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/broken")
+    assert response.status_code == 500
 
 
 @pytest.mark.parametrize("name", STACKS)
