@@ -9,7 +9,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -273,19 +273,24 @@ class TimeoutMiddleware:
         # asyncio: one shared timer per loop (see _Watch); trio: its cancel scopes' deadlines,
         # which trio keeps in one sorted structure already.
         loop = asyncio._get_running_loop()
-        now: Callable[[], float] = anyio.current_time if loop is None else loop.time
-        watch = None if loop is None else _watch_for(loop)
+        if loop is None:
+            watch = None
+            now: Callable[[], float] = anyio.current_time
+            scope_class = anyio.CancelScope
+        else:
+            watch = _watch_for(loop)
+            now = loop.time
+            scope_class = watch.scope_class
         start = now()
         to_monotonic = time.monotonic() - start
         idle = budgets.idle
         total = math.inf if budgets.total is None else start + budgets.total
-        first = math.inf if budgets.first_byte is None else start + budgets.first_byte
-        budget = _Budget(to_monotonic + min(first, total))
+        deadline = total if budgets.first_byte is None else min(start + budgets.first_byte, total)
+        budget = _Budget(to_monotonic + deadline)
         token = _budget.set(budget)
         started = False
         timed = True
 
-        scope_class = anyio.CancelScope if watch is None else watch.scope_class
         with scope_class() as cancel_scope:
 
             def move_deadline(deadline: float) -> None:
@@ -295,19 +300,18 @@ class TimeoutMiddleware:
                 else:
                     cancel_scope.deadline = deadline
 
-            async def send_with_timeout(message: Message) -> None:
+            # A plain function returning an awaitable: no coroutine of its own per message.
+            def send_with_timeout(message: Message) -> Awaitable[None]:
                 nonlocal started, timed, total, idle
                 if not timed:  # started, and no budget left to keep
-                    await send(message)
-                    return
+                    return send(message)
                 if cancel_scope.cancel_called:
                     # Out of time: nothing more reaches the client; the app stops here.
-                    await anyio.lowlevel.checkpoint()
+                    return anyio.lowlevel.checkpoint()
                 kind = message["type"]
                 if not started:
                     if kind not in _STARTS:
-                        await send(message)
-                        return
+                        return send(message)
                     started = True
                     if (
                         not self._event_streams
@@ -319,12 +323,9 @@ class TimeoutMiddleware:
                     move_deadline(deadline)
                     if deadline == math.inf:
                         timed = False
-                        await send(message)
-                    else:
-                        # The start goes out whole or not at all (Starlette PR #1706).
-                        with scope_class(shield=True):
-                            await send(message)
-                    return
+                        return send(message)
+                    # The start goes out whole or not at all (Starlette PR #1706).
+                    return _shielded(scope_class, send, message)
                 if (kind == "http.response.body" and not message.get("more_body", False)) or (
                     kind == "websocket.close"
                 ):
@@ -333,9 +334,9 @@ class TimeoutMiddleware:
                     move_deadline(math.inf)
                 elif idle is not None and kind == "http.response.body":
                     move_deadline(min(now() + idle, total))
-                await send(message)
+                return send(message)
 
-            move_deadline(budget.deadline - to_monotonic)
+            move_deadline(deadline)
             try:
                 await self.app(scope, receive, send_with_timeout)
             finally:
@@ -370,6 +371,11 @@ class TimeoutMiddleware:
         )
         if websocket:
             await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER, "reason": "Timeout"})
+
+
+async def _shielded(scope_class: type[anyio.CancelScope], send: Send, message: Message) -> None:
+    with scope_class(shield=True):
+        await send(message)
 
 
 def _is_event_stream(message: Message) -> bool:
