@@ -436,3 +436,14 @@ async def test_unknown_messages_pass_through_both_ways() -> None:
     recorded = await run_asgi(BodyLimitMiddleware(app, 10), scope, receive=receive, validate=False)
     assert recorded.messages[0]["type"] == "http.response.early_hint"
     assert recorded.body == b"http.future"
+
+
+@given(sizes=st.lists(st.integers(0, 300), max_size=12), limit=st.integers(0, 1500))
+async def test_any_chunking_delivers_at_most_the_limit_and_413s_exactly_the_bodies_over_it(
+    sizes: list[int], limit: int
+) -> None:
+    seen: list[bytes] = []
+    chunks = [b"x" * size for size in sizes]
+    recorded = await run_asgi(BodyLimitMiddleware(echo_app(seen), limit), post(), body=chunks)
+    assert sum(map(len, seen)) <= limit
+    assert recorded.status == (413 if sum(sizes) > limit else 200)
