@@ -62,7 +62,7 @@ class AnyioTimeout:
             await self.app(scope, receive, send)
 
 
-def _fastapi_recipe(app: ASGIApp) -> ASGIApp:
+def fastapi_recipe(app: ASGIApp) -> ASGIApp:
     """fastapi/fastapi#1752: ``asyncio.wait_for(call_next(request), timeout)`` in an HTTP
     middleware."""
 
@@ -93,7 +93,7 @@ def cases() -> list[Case]:
         ),
         "pass-through (floor)": PassThrough(app),
         "anyio move_on_after": AnyioTimeout(app, 30),
-        "FastAPI recipe (wait_for in an HTTP middleware)": _fastapi_recipe(app),
+        "FastAPI recipe (wait_for in an HTTP middleware)": fastapi_recipe(app),
     }
     return [
         Case(
