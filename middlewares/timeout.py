@@ -343,7 +343,9 @@ class TimeoutMiddleware:
                 if watch is not None:
                     watch.discard(cancel_scope)
                 _budget.reset(token)
-        if cancel_scope.cancelled_caught:
+        # cancel_called, not cancelled_caught: an app that swallowed the cancellation and
+        # returned timed out all the same.
+        if cancel_scope.cancel_called:
             await self._timed_out(scope, send, started)
 
     async def _timed_out(self, scope: Scope, send: Send, started: bool) -> None:

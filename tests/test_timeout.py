@@ -102,6 +102,17 @@ async def test_a_response_not_started_in_time_is_a_504_problem_with_connection_c
     assert "timed out before its response started" in records[-1].getMessage()
 
 
+async def test_an_app_that_swallows_the_cancellation_still_gets_the_504() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await anyio.sleep(10)
+        except anyio.get_cancelled_exc_class():
+            return  # wrong, but it happens
+
+    recorded = await run_asgi(TimeoutMiddleware(app, timeout=0.02))
+    assert recorded.status == 504
+
+
 async def test_a_response_started_in_time_passes_untouched() -> None:
     scope = http_scope()
     recorded = await run_asgi(TimeoutMiddleware(answer_after(0), timeout=5), scope)
