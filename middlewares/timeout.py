@@ -132,9 +132,10 @@ class _Watch:
     def _sweep(self) -> None:
         self._handle = None
         self._at = math.inf
-        # The loop runs a timer up to one clock resolution early.
+        # asyncio runs a timer up to one clock resolution early; uvloop has no such attribute
+        # and rounds to the millisecond.
         loop = asyncio.get_running_loop()
-        now = loop.time() + loop._clock_resolution  # type: ignore[attr-defined]
+        now = loop.time() + getattr(loop, "_clock_resolution", 0.001)
         earliest = math.inf
         for scope, deadline in list(self._deadlines.items()):
             if deadline <= now:
