@@ -172,6 +172,20 @@ async def test_hostile_content_length_gets_400_without_calling_the_app(value: by
     assert calls == []
 
 
+async def test_the_refusal_is_logged_with_the_client_value_escaped() -> None:
+    logger = logging.getLogger("middlewares.body_limit")
+    scope = http_scope("POST", headers=[(b"content-length", b"5\r\nx-forged: 1")])
+    logger.setLevel(logging.DEBUG)
+    try:
+        with collected(logger) as records:
+            await run_asgi(BodyLimitMiddleware(echo_app(), 100), scope)
+    finally:
+        logger.setLevel(logging.NOTSET)
+    message = records[-1].getMessage()
+    assert "\\r\\n" in message
+    assert "\r" not in message
+
+
 async def test_two_different_content_length_fields_get_400() -> None:
     scope = http_scope("POST", headers=[(b"content-length", b"5"), (b"content-length", b"6")])
     recorded = await run_asgi(BodyLimitMiddleware(echo_app(), 100), scope)
