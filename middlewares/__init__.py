@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 
 from .access_log import AccessLogMiddleware
 from .blocking import BlockingDetector
+from .body_limit import BodyLimitMiddleware
 from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
@@ -32,6 +33,7 @@ from .sessions import (
     SessionStoreError,
     get_session,
 )
+from .timeout import TimeoutMiddleware, Timeouts, get_deadline, remaining
 from .timing import RequestTiming, TimingMiddleware, add_timing, timing
 from .trusted_host import TrustedHostMiddleware
 from .wsgi import WSGIMiddleware
@@ -57,6 +59,7 @@ __all__ = [
     "NONCE",
     "AccessLogMiddleware",
     "BlockingDetector",
+    "BodyLimitMiddleware",
     "CORSMiddleware",
     "CSRFMiddleware",
     "CallLostError",
@@ -79,6 +82,8 @@ __all__ = [
     "SessionMiddleware",
     "SessionStore",
     "SessionStoreError",
+    "TimeoutMiddleware",
+    "Timeouts",
     "TimingMiddleware",
     "TrustedHostMiddleware",
     "TraceIDFilter",
@@ -89,11 +94,13 @@ __all__ = [
     "csrf_token",
     "dask_pool",
     "get_csp_nonce",
+    "get_deadline",
     "get_request_id",
     "get_session",
     "pool_full_handler",
     "process_pool",
     "rotate_csrf_token",
+    "remaining",
     "run_in_process",
     "run_in_thread",
     "thread_pool",

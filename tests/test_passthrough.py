@@ -16,6 +16,7 @@ pytestmark = pytest.mark.anyio
 WRAPPERS: dict[str, dict[str, Any]] = {
     "AccessLogMiddleware": {},
     "BlockingDetector": {"enabled": True},
+    "BodyLimitMiddleware": {},
     "CORSMiddleware": {"allow_origins": ["https://a.example"]},
     "CSRFMiddleware": {},
     "CompressionMiddleware": {},
@@ -28,6 +29,8 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "s" * 32},
     "SecurityHeadersMiddleware": {},
+    "SessionMiddleware": {"secret_key": "secret"},
+    "TimeoutMiddleware": {},
     "TimingMiddleware": {},
     "TrustedHostMiddleware": {"allowed_hosts": ["example.com"]},
 }
