@@ -1,0 +1,142 @@
+"""A Redis rate-limit store: GCRA for every policy of a request in one Lua script call
+(``EVALSHA``, ``NOSCRIPT`` answered by loading it), on Redis's own clock (``TIME``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..rate_limit import PolicyState, RateLimit, RateLimitStoreError
+
+__all__ = ["RedisRateLimitStore"]
+
+# KEYS: one per policy. ARGV: cost, then each policy's interval and tolerance in µs.
+# Returns: allowed (1/0), then per policy remaining, reset (µs) and retry after (µs).
+# The arithmetic is `charge_gcra`'s; the tats of all policies are written only when every
+# policy allows, so a refused request consumes nothing. Each key expires when its allowance is
+# whole again. Numbers are formatted with %.0f: Lua's tostring would print 1.7e+15.
+GCRA_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local cost = tonumber(ARGV[1])
+local allowed = 1
+local starts, tats, retries = {}, {}, {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i])
+  local tolerance = tonumber(ARGV[2 * i + 1])
+  local start = tonumber(redis.call('GET', KEYS[i]) or now)
+  if start < now then start = now end
+  local tat = start + cost * interval
+  local retry = tat - now - tolerance
+  if retry > 0 then allowed = 0 else retry = 0 end
+  starts[i], tats[i], retries[i] = start, tat, retry
+end
+local reply = {allowed}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i])
+  local tolerance = tonumber(ARGV[2 * i + 1])
+  local finish = starts[i]
+  if allowed == 1 then
+    finish = tats[i]
+    redis.call('SET', KEYS[i], string.format('%.0f', finish),
+               'PX', math.ceil((finish - now) / 1000) + 1)
+  end
+  local remaining = math.floor((tolerance - (finish - now)) / interval + 1e-6)
+  if remaining < 0 then remaining = 0 end
+  reply[3 * i - 1] = remaining
+  reply[3 * i] = string.format('%.0f', finish - now)
+  reply[3 * i + 1] = string.format('%.0f', retries[i])
+end
+return reply
+"""
+
+
+class RedisRateLimitStore:
+    """Keep rate-limit state in Redis, shared by every worker and machine that uses it.
+
+    Each request is one ``EVALSHA`` of a Lua script that reads Redis's clock, applies GCRA to
+    every policy and writes all of them or none: one round trip, atomic, and immune to clock
+    skew between app machines. A policy's key is ``prefix + "{" + key + "}:" + bucket``: the
+    hash tag puts all of a client's policies in one Redis Cluster slot, so the script never
+    fails with ``CROSSSLOT``. A Redis error raises `RateLimitStoreError`; the middleware
+    time-boxes the call and applies its outage policy. redis-py's asyncio client runs on
+    asyncio only.
+
+    Args:
+        url: ``redis://`` URL to connect to; the store owns that connection pool.
+        client: A ``redis.asyncio.Redis`` or ``RedisCluster`` the app owns; give this or
+            ``url``.
+        prefix: Prepended to every key. Defaults to ``"ratelimit:"``.
+        timeout: Seconds the connection pool waits to connect or for a reply, with ``url``;
+            a backstop behind the middleware's ``store_timeout``. Defaults to 1.
+
+    Raises:
+        ImportError: redis-py is not installed.
+        ValueError: neither or both of ``url`` and ``client``, or a bad ``timeout``.
+    """
+
+    __slots__ = ("_client", "_errors", "_prefix", "_script", "_url")
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        prefix: str = "ratelimit:",
+        timeout: float = 1.0,
+    ) -> None:
+        try:
+            import redis.asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+        except ImportError:  # pragma: no cover - redis is installed wherever tests run
+            raise ImportError(
+                "RedisRateLimitStore needs the 'redis' extra: pip install 'middlewares[redis]'"
+            ) from None
+        if (url is None) == (client is None):
+            raise ValueError("RedisRateLimitStore needs exactly one of url or client")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if url is not None:
+            # One immediate retry replaces a pooled connection a restart broke; anything
+            # longer is the middleware's breaker's job, not a wait inside a request.
+            client = redis.asyncio.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1),
+            )
+        self._client = client
+        self._script = client.register_script(GCRA_SCRIPT)
+        # What a dead, stopped or unreachable server raises; anything else is a bug to surface.
+        self._errors = (redis.RedisError, OSError, TimeoutError)
+        self._prefix = prefix
+        self._url = url
+
+    async def aclose(self) -> None:
+        """Close the connection pool this store opened from ``url`` (not an app's client)."""
+        if self._url is not None:
+            await self._client.aclose()
+
+    def keys_for(self, key: str, limits: Sequence[RateLimit]) -> list[str]:
+        """The Redis keys holding ``key``'s state under ``limits``: one hash slot."""
+        base = f"{self._prefix}{{{key}}}:"
+        return [base + limit.bucket for limit in limits]
+
+    async def charge(
+        self, key: str, limits: Sequence[RateLimit], cost: int
+    ) -> tuple[bool, Sequence[PolicyState]]:
+        """Charge ``cost`` to ``key`` under every policy, all or nothing (`RateLimitStore`)."""
+        args: list[float] = [cost]
+        for limit in limits:
+            args.append(limit.interval * 1e6)
+            args.append(limit.tolerance * 1e6)
+        try:
+            reply = await self._script(keys=self.keys_for(key, limits), args=args)
+        except self._errors as exc:
+            raise RateLimitStoreError(f"Redis rate-limit store failed: {exc!r}") from exc
+        states = [
+            PolicyState(int(reply[i]), int(reply[i + 1]) / 1e6, int(reply[i + 2]) / 1e6)
+            for i in range(1, len(reply), 3)
+        ]
+        return reply[0] == 1, states
