@@ -5,6 +5,7 @@ from .compose import Layer, compose
 from .compression import CompressionMiddleware, GZipMiddleware, RequestDecompressionMiddleware
 from .cors import CORSMiddleware
 from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
+from .rate_limit import RateLimit, RateLimitMiddleware, RateLimitStore
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .sessions import (
     Session,
@@ -26,6 +27,9 @@ __all__ = [
     "GZipMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "RateLimit",
+    "RateLimitMiddleware",
+    "RateLimitStore",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",

@@ -369,6 +369,7 @@ _RATELIMIT = b"ratelimit"
 _RATELIMIT_POLICY = b"ratelimit-policy"
 _LEGACY = (b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset")
 _PROBLEM_JSON = b"application/problem+json"
+_OWNED = frozenset((_RATELIMIT, _RATELIMIT_POLICY, *_LEGACY))
 
 
 def with_rate_limit_headers(
@@ -378,15 +379,16 @@ def with_rate_limit_headers(
     inner limiter are joined into one list each; a legacy ``X-RateLimit-*`` triple is replaced
     by ours only when ours has fewer requests remaining. Each field appears once."""
     raw = list(headers)
-    inner = {key.lower(): value for key, value in raw if key.lower().endswith(_LEGACY_TAIL)}
+    inner = {key.lower(): value for key, value in raw if key.lower() in _OWNED}
     if not inner:
         raw.extend(added)
         return raw
     ours = dict(added)
+    inner_remaining = inner.get(_LEGACY[1], b"").strip()
     keep_inner_legacy = (
-        _LEGACY[1] in inner
+        inner_remaining.isdigit()
         and _LEGACY[1] in ours
-        and int(inner[_LEGACY[1]] or b"0") <= int(ours[_LEGACY[1]])
+        and int(inner_remaining) <= int(ours[_LEGACY[1]])
     )
     for name in (_RATELIMIT, _RATELIMIT_POLICY):
         if name in inner and name in ours:
@@ -398,9 +400,6 @@ def with_rate_limit_headers(
     raw = [(key, value) for key, value in raw if key.lower() not in dropped]
     raw.extend(ours.items())
     return raw
-
-
-_LEGACY_TAIL = (_RATELIMIT, _RATELIMIT_POLICY, *_LEGACY)
 
 
 class RateLimitMiddleware:

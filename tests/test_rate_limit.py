@@ -1,0 +1,638 @@
+"""RateLimitMiddleware with the in-memory store: GCRA, keys, per-route policies, headers and
+refusals, and the user-reported traps of limits.md §1.4 that do not need Redis."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Route
+
+from middlewares import RateLimit, RateLimitMiddleware
+from middlewares._core.outcome import get_outcome
+from middlewares._types import ASGIApp, Receive, Scope, Send
+from middlewares.rate_limit import (
+    SCOPE_KEY,
+    RateLimitDecision,
+    charge_gcra,
+    group_address,
+    header_key,
+    session_key,
+    with_rate_limit_headers,
+)
+from middlewares.stores import MemoryRateLimitStore
+from middlewares.testing import Recorded, http_scope, run_asgi
+
+pytestmark = pytest.mark.anyio
+
+CLIENT = "203.0.113.7"
+
+
+class Clock:
+    """A monotonic clock that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def ok_app(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def limiter(app: ASGIApp = ok_app, clock: Clock | None = None, **options: Any) -> Any:
+    store = MemoryRateLimitStore(clock=clock or Clock())
+    return RateLimitMiddleware(app, store=store, **options)
+
+
+async def hit(
+    app: ASGIApp, path: str = "/", client: str | None = CLIENT, headers: Any = ()
+) -> Recorded:
+    scope = http_scope(path=path, client=None if client is None else (client, 5000))
+    scope["headers"] += http_scope(headers=headers)["headers"]
+    return await run_asgi(app, scope)
+
+
+async def statuses(app: ASGIApp, count: int, **options: Any) -> list[int]:
+    return [(await hit(app, **options)).status for _ in range(count)]
+
+
+# --- policies and GCRA ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "quota", "window"),
+    [
+        pytest.param("100/minute", 100, 60, id="per minute"),
+        pytest.param("1000 per day", 1000, 86400, id="per with spaces"),
+        pytest.param("5/10 seconds", 5, 10, id="several units"),
+        pytest.param(" 3 / Hour ", 3, 3600, id="spaces and capitals"),
+    ],
+)
+def test_rates_are_read_like_limits_writes_them(rate: str, quota: int, window: int) -> None:
+    limit = RateLimit(rate)
+    assert (limit.quota, limit.window, limit.burst) == (quota, window, quota)
+    assert limit.name == rate.strip()
+
+
+@pytest.mark.parametrize(
+    ("rate", "options", "says"),
+    [
+        pytest.param("100", {}, "rate must look like", id="no unit"),
+        pytest.param("ten/minute", {}, "rate must look like", id="words"),
+        pytest.param("0/minute", {}, "at least 1", id="zero quota"),
+        pytest.param("5/0 seconds", {}, "at least 1", id="zero window"),
+        pytest.param("5/week", {}, "rate must look like", id="unknown unit"),
+        pytest.param("5/minute", {"burst": 0}, "burst must be", id="zero burst"),
+        pytest.param("5/minute", {"name": "caf\u00e9"}, "printable ASCII", id="non-ascii name"),
+        pytest.param("5/minute", {"name": "a\r\nb"}, "printable ASCII", id="crlf in name"),
+    ],
+)
+def test_malformed_policies_fail_naming_the_argument(
+    rate: str, options: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        RateLimit(rate, **options)
+
+
+@given(st.text())
+def test_any_rate_text_is_a_policy_or_a_value_error(text: str) -> None:
+    try:
+        RateLimit(text)
+    except ValueError:
+        pass
+
+
+def test_gcra_allows_the_burst_then_one_request_per_interval() -> None:
+    limit = RateLimit("4/minute")  # one request every 15 s, four at once
+    tats: list[float | None] = [None]
+    allowed_at = []
+    for now in [0, 0, 0, 0, 0, 14, 15, 29, 30]:
+        allowed, new, states = charge_gcra(tats, now, [limit], 1)
+        allowed_at.append(allowed)
+        if allowed:
+            tats = list(new)
+    assert allowed_at == [True, True, True, True, False, False, True, False, True]
+
+
+def test_gcra_weights_cost_several_requests_and_a_refusal_reports_the_wait() -> None:
+    limit = RateLimit("10/10 seconds")
+    allowed, tats, (state,) = charge_gcra([None], 0.0, [limit], 8)
+    assert allowed and state.remaining == 2 and state.reset == pytest.approx(8)
+    allowed, _, (state,) = charge_gcra(list(tats), 0.0, [limit], 3)
+    assert not allowed
+    assert state.remaining == 2  # nothing was charged
+    assert state.retry_after == pytest.approx(1)
+
+
+def test_policies_with_the_same_name_on_one_request_are_refused() -> None:
+    with pytest.raises(ValueError, match="distinct names"):
+        RateLimitMiddleware(
+            ok_app,
+            application_limits=["5/minute"],
+            route_limits={"/login": RateLimit("10/hour", name="5/minute")},
+        )
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "says"),
+    [
+        pytest.param({"application_limits": "5/minute"}, TypeError, "list", id="string limits"),
+        pytest.param({"application_limits": [5]}, TypeError, "a policy", id="not a policy"),
+        pytest.param({"ipv6_mask": 0}, ValueError, "ipv6_mask", id="ipv6 mask 0"),
+        pytest.param({"ipv4_mask": 33}, ValueError, "ipv4_mask", id="ipv4 mask 33"),
+        pytest.param({"cost": 0}, ValueError, "cost", id="cost 0"),
+        pytest.param({"status_code": 200}, ValueError, "status_code", id="status 200"),
+        pytest.param({"status_code": "429"}, ValueError, "status_code", id="status string"),
+        pytest.param({"error_format": "html"}, ValueError, "error_format", id="html errors"),
+        pytest.param({"store_timeout": 0}, ValueError, "store_timeout", id="zero timeout"),
+        pytest.param({"fallback_workers": 0}, ValueError, "fallback_workers", id="0 workers"),
+        pytest.param({"breaker_cooldown": -1}, ValueError, "breaker_cooldown", id="negative"),
+    ],
+)
+def test_bad_configuration_fails_at_construction(
+    options: dict[str, Any], error: type[Exception], says: str
+) -> None:
+    with pytest.raises(error, match=says):
+        RateLimitMiddleware(ok_app, **{"application_limits": ["5/minute"], **options})
+
+
+# --- refusals and headers --------------------------------------------------------------------
+
+
+async def test_trap14_refusal_is_429_with_integer_retry_after_and_a_short_body() -> None:
+    app = limiter(application_limits=["2/minute"])
+    assert await statuses(app, 2) == [200, 200]
+    refused = await hit(app)
+    assert refused.status == 429
+    assert refused.header("retry-after") == "30"
+    assert refused.body == b"Too Many Requests"
+    assert refused.header("content-type") == "text/plain; charset=utf-8"
+
+
+async def test_trap6_every_refusal_carries_retry_after_of_at_least_one_second() -> None:
+    clock = Clock()
+    app = limiter(clock=clock, application_limits=["1000/second"])
+    for _ in range(1000):
+        await hit(app)
+    for _ in range(5):
+        refused = await hit(app)
+        assert refused.status == 429
+        assert re.fullmatch(r"[1-9][0-9]*", refused.header("retry-after") or "")
+        clock.now += 0.0001  # less than a request's worth refilled: still refused
+
+
+async def test_problem_json_refusal_names_the_policy_and_the_wait() -> None:
+    app = limiter(
+        application_limits=[RateLimit("1/minute", name="burst")], error_format="problem+json"
+    )
+    await hit(app)
+    refused = await hit(app)
+    assert refused.header("content-type") == "application/problem+json"
+    problem = json.loads(refused.body)
+    assert problem["status"] == 429
+    assert problem["retry_after"] == 60
+    assert "burst" in problem["detail"]
+
+
+async def test_status_code_is_configurable() -> None:
+    app = limiter(application_limits=["1/minute"], status_code=503)
+    assert await statuses(app, 2) == [200, 503]
+
+
+async def test_ietf_headers_on_every_limited_response() -> None:
+    clock = Clock()
+    app = limiter(
+        clock=clock,
+        application_limits=[RateLimit("100/minute", burst=10, name="burst")],
+        route_limits={"/search": RateLimit("1000/day", name="daily")},
+    )
+    first = await hit(app, "/search")
+    assert first.header("ratelimit-policy") == '"burst";q=100;w=60, "daily";q=1000;w=86400'
+    assert first.header("ratelimit") == '"burst";r=9;t=1, "daily";r=999;t=87'
+    other = await hit(app, "/")
+    assert other.header("ratelimit-policy") == '"burst";q=100;w=60'
+    assert other.header("ratelimit") == '"burst";r=8;t=2'
+
+
+async def test_legacy_x_ratelimit_headers_are_an_opt_in_alias_for_the_tightest_policy() -> None:
+    plain = await hit(limiter(application_limits=["5/minute"]))
+    assert plain.header("x-ratelimit-limit") is None
+    app = limiter(
+        application_limits=["5/minute", RateLimit("2/minute", name="tight")],
+        legacy_headers=True,
+        headers_enabled=False,
+    )
+    response = await hit(app)
+    assert response.header("ratelimit") is None
+    assert (
+        response.header("x-ratelimit-limit"),
+        response.header("x-ratelimit-remaining"),
+        response.header("x-ratelimit-reset"),
+    ) == ("2", "1", "30")
+
+
+async def test_trap7_each_field_once_when_a_global_and_a_route_policy_apply() -> None:
+    app = limiter(
+        application_limits=["1000/minute"],
+        route_limits={"/items/*": "10/minute"},
+        legacy_headers=True,
+    )
+    response = await hit(app, "/items/3")
+    for name in ("ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining"):
+        assert len(response.header_all(name)) == 1, name
+    assert response.header("ratelimit-policy") == '"1000/minute";q=1000;w=60, "10/minute";q=10;w=60'
+    assert response.header("x-ratelimit-limit") == "10"
+
+
+async def test_trap7_two_stacked_limiters_share_one_list_per_field() -> None:
+    clock = Clock()
+    inner = limiter(
+        clock=clock, application_limits=[RateLimit("5/minute", name="login")], legacy_headers=True
+    )
+    outer = limiter(
+        inner,
+        clock=clock,
+        application_limits=[RateLimit("100/minute", name="site")],
+        legacy_headers=True,
+    )
+    response = await hit(outer)
+    assert response.header_all("ratelimit-policy") == ['"login";q=5;w=60, "site";q=100;w=60']
+    assert response.header_all("ratelimit") == ['"login";r=4;t=12, "site";r=99;t=1']
+    assert response.header_all("x-ratelimit-remaining") == ["4"]
+    assert response.header_all("x-ratelimit-limit") == ["5"]
+
+
+@given(st.lists(st.tuples(st.binary(max_size=20), st.binary(max_size=20)), max_size=6))
+def test_merging_into_any_inner_headers_never_raises(inner: list[tuple[bytes, bytes]]) -> None:
+    added = [(b"ratelimit", b'"a";r=1;t=1'), (b"x-ratelimit-remaining", b"1")]
+    merged = with_rate_limit_headers(inner, added)
+    assert sum(1 for k, _ in merged if k.lower() == b"ratelimit") >= 1
+
+
+async def test_an_app_without_the_limit_headers_keeps_its_own_headers_untouched() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain"), (b"ratelimit", b'"inner";r=1;t=1')]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    response = await hit(limiter(app, application_limits=[RateLimit("3/minute", name="x")]))
+    assert response.header("content-type") == "text/plain"
+    assert response.header_all("ratelimit") == ['"inner";r=1;t=1, "x";r=2;t=20']
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        pytest.param("198.51.100.4", "198.51.100.4", id="ipv4 as is"),
+        pytest.param("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64", id="ipv6 grouped by /64"),
+        pytest.param("::ffff:198.51.100.4", "198.51.100.4", id="ipv4-mapped ipv6 is ipv4"),
+        pytest.param("testclient", "testclient", id="a name stays a name"),
+    ],
+)
+def test_client_addresses_are_grouped(host: str, key: str) -> None:
+    assert group_address(host) == key
+
+
+def test_masks_group_wider() -> None:
+    assert group_address("198.51.100.77", 24, 64) == "198.51.100.0/24"
+    assert group_address("2001:db8::1", 32, 48) == "2001:db8::/48"
+
+
+@given(st.text(max_size=300))
+def test_any_client_string_gives_a_bounded_key(host: str) -> None:
+    assert len(group_address(host)) <= 128
+
+
+async def test_ipv6_clients_in_one_64_share_a_bucket_and_the_next_64_does_not() -> None:
+    app = limiter(application_limits=["1/minute"])
+    assert (await hit(app, client="2001:db8:0:1::1")).status == 200
+    assert (await hit(app, client="2001:db8:0:1:ffff::9")).status == 429
+    assert (await hit(app, client="2001:db8:0:2::1")).status == 200
+
+
+@pytest.mark.parametrize(
+    "rotating",
+    [
+        pytest.param("x-forwarded-for", id="X-Forwarded-For"),
+        pytest.param("x-real-ip", id="X-Real-IP"),
+        pytest.param("forwarded", id="Forwarded"),
+    ],
+)
+async def test_trap1_untrusted_client_rotating_forwarding_headers_gets_429_at_n_plus_1(
+    rotating: str,
+) -> None:
+    app = limiter(application_limits=["3/minute"])
+    results = []
+    for n in range(4):
+        value = f"for=10.0.0.{n}" if rotating == "forwarded" else f"10.0.0.{n}"
+        results.append((await hit(app, headers={rotating: value})).status)
+    assert results == [200, 200, 200, 429]
+
+
+async def test_trap1_trap2_two_clients_resolved_by_a_trusted_proxy_get_two_buckets() -> None:
+    # ProxyHeadersMiddleware, outside, has put each real client into scope["client"]; the
+    # connection came from the proxy for both, and that address is never the key.
+    app = limiter(application_limits=["1/minute"])
+    alice = await hit(app, client="198.51.100.1", headers={"x-forwarded-for": "198.51.100.1"})
+    bob = await hit(app, client="198.51.100.2", headers={"x-forwarded-for": "198.51.100.2"})
+    assert (alice.status, bob.status) == (200, 200)
+    assert (await hit(app, client="198.51.100.1")).status == 429
+
+
+async def test_trap3_lan_client_without_x_real_ip_is_keyed_by_its_own_address() -> None:
+    seen: list[RateLimitDecision] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope[SCOPE_KEY])
+        await ok_app(scope, receive, send)
+
+    response = await hit(limiter(app, application_limits=["5/minute"]), client="192.168.1.5")
+    assert response.status == 200
+    assert seen[0].key == "192.168.1.5"
+
+
+async def test_api_key_header_keys_by_a_digest_and_falls_back_to_the_address() -> None:
+    store = MemoryRateLimitStore(clock=Clock())
+    app = RateLimitMiddleware(
+        ok_app, application_limits=["1/minute"], key_func=header_key("X-API-Key"), store=store
+    )
+    assert (await hit(app, headers={"x-api-key": "k1"})).status == 200
+    assert (await hit(app, headers={"x-api-key": "k2"})).status == 200
+    assert (await hit(app, headers={"x-api-key": "k1"})).status == 429
+    assert (await hit(app)).status == 200  # no key: the client address, a bucket of its own
+    huge = "x" * 100_000
+    assert (await hit(app, headers={"x-api-key": huge})).status == 200
+    assert all(len(name) < 200 for name in store._entries)
+    assert not any("k1" in name for name in store._entries)
+
+
+def test_header_key_needs_a_header_name() -> None:
+    with pytest.raises(ValueError, match="header name"):
+        header_key("x api key")
+
+
+async def test_session_key_counts_a_signed_in_user_across_addresses() -> None:
+    app = limiter(application_limits=["1/minute"], key_func=session_key("user"))
+
+    async def as_user(user: str | None, client: str) -> int:
+        scope = http_scope(client=(client, 1))
+        scope["session"] = {} if user is None else {"user": user}
+        return (await run_asgi(app, scope)).status
+
+    assert await as_user("ada", "198.51.100.1") == 200
+    assert await as_user("ada", "198.51.100.2") == 429
+    assert await as_user(None, "198.51.100.1") == 200
+
+
+async def test_async_key_functions_and_long_keys_are_digested() -> None:
+    async def tenant(scope: Scope) -> str:
+        return "tenant-" + "t" * 500
+
+    store = MemoryRateLimitStore(clock=Clock())
+    app = RateLimitMiddleware(ok_app, application_limits=["1/minute"], key_func=tenant, store=store)
+    assert await statuses(app, 2) == [200, 429]
+    assert all(len(name) < 200 for name in store._entries)
+
+
+async def test_a_request_without_client_address_is_not_limited_and_warned_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = limiter(application_limits=["1/minute"])
+    assert await statuses(app, 3, client=None) == [200, 200, 200]
+    warnings = [r for r in caplog.records if "no client address" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+# --- routes, exclusions, costs ---------------------------------------------------------------
+
+
+async def test_trap9_an_application_limit_applies_with_no_per_route_setup() -> None:
+    inner = Starlette(routes=[Route("/a", lambda r: PlainTextResponse("a"))])
+    app = limiter(inner, application_limits=["2/minute"])
+    assert [(await hit(app, "/a")).status for _ in range(3)] == [200, 200, 429]
+
+
+async def test_trap10_concrete_paths_of_one_route_template_share_a_bucket() -> None:
+    app = limiter(route_limits={"/items/{id}": "1/minute"})
+    assert (await hit(app, "/items/1")).status == 200
+    assert (await hit(app, "/items/2")).status == 429
+    assert (await hit(app, "/other")).status == 200  # no policy: unlimited, no headers
+    assert (await hit(app, "/other")).header("ratelimit") is None
+
+
+async def test_trap11_requests_refused_by_the_burst_policy_do_not_consume_the_daily_quota() -> None:
+    clock = Clock()
+    app = limiter(
+        clock=clock,
+        application_limits=[
+            RateLimit("3/5 seconds", name="burst"),
+            RateLimit("100/day", name="daily"),
+        ],
+    )
+    assert await statuses(app, 10) == [200] * 3 + [429] * 7
+    clock.now += 5
+    response = await hit(app)
+    assert response.status == 200
+    assert '"daily";r=96' in (response.header("ratelimit") or "")
+
+
+async def test_trap16_retry_after_is_the_remaining_wait_and_the_block_is_scoped_per_policy() -> (
+    None
+):
+    clock = Clock()
+    app = limiter(clock=clock, route_limits={"/login": "1/minute", "/api/*": "100/minute"})
+    await hit(app, "/login")
+    assert (await hit(app, "/login")).header("retry-after") == "60"
+    clock.now += 45
+    assert (await hit(app, "/login")).header("retry-after") == "15"
+    assert (await hit(app, "/api/items")).status == 200
+
+
+async def test_trap17_two_routes_with_the_same_rate_never_share_state() -> None:
+    same = RateLimit("2/minute", name="strict")
+    app = limiter(route_limits={"/login": same, "/api/*": same, "/signup": "2/minute"})
+    assert await statuses(app, 3, path="/login") == [200, 200, 429]
+    assert await statuses(app, 3, path="/api/x") == [200, 200, 429]
+    assert await statuses(app, 3, path="/signup") == [200, 200, 429]
+
+
+async def test_two_middlewares_with_different_policies_on_one_store_are_independent() -> None:
+    store = MemoryRateLimitStore(clock=Clock())
+    login = RateLimitMiddleware(ok_app, application_limits=["1/minute"], store=store)
+    api = RateLimitMiddleware(ok_app, application_limits=["2/minute"], store=store)
+    assert await statuses(login, 2) == [200, 429]
+    assert await statuses(api, 3) == [200, 200, 429]
+
+
+async def test_route_patterns_may_be_regexes_and_the_first_match_wins() -> None:
+    app = limiter(
+        route_limits={re.compile(r"/users/\d+"): "1/minute", "/users/*": "5/minute"},
+    )
+    assert await statuses(app, 2, path="/users/7") == [200, 429]
+    assert await statuses(app, 2, path="/users/me") == [200, 200]
+
+
+async def test_excluded_paths_are_never_limited_or_decorated() -> None:
+    app = limiter(application_limits=["1/minute"], exclude_paths=["/health"])
+    for _ in range(3):
+        response = await hit(app, "/health")
+        assert response.status == 200
+        assert response.header("ratelimit") is None
+
+
+async def test_weights_charge_a_request_several_times() -> None:
+    def cost(scope: Scope) -> int:
+        return 5 if scope["path"] == "/export" else 1
+
+    app = limiter(application_limits=["10/minute"], cost=cost)
+    assert await statuses(app, 2, path="/export") == [200, 200]
+    assert (await hit(app, "/")).status == 429
+
+
+async def test_a_cost_callable_returning_nonsense_is_a_clear_error() -> None:
+    app = limiter(application_limits=["10/minute"], cost=lambda scope: 0)
+    with pytest.raises(RuntimeError, match="cost callable"):
+        await hit(app)
+
+
+# --- what the app and the other layers see ---------------------------------------------------
+
+
+async def test_the_decision_is_in_the_scope_and_a_refusal_is_recorded_as_limited() -> None:
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        await ok_app(scope, receive, send)
+
+    middleware = limiter(app, application_limits=[RateLimit("1/minute", name="m")])
+    await hit(middleware)
+    decision = seen[0][SCOPE_KEY]
+    assert (decision.allowed, decision.key, decision.retry_after) == (True, CLIENT, 0)
+    assert decision.states[0].remaining == 0
+    scope = http_scope(client=(CLIENT, 1))
+    await run_asgi(middleware, scope)
+    assert get_outcome(scope) == "limited"
+    assert scope[SCOPE_KEY].allowed is False
+    assert len(seen) == 1  # the app never ran for the refused request
+
+
+async def test_shadow_mode_logs_what_it_would_refuse_and_changes_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="middlewares.rate_limit")
+    app = limiter(application_limits=["1/minute"], shadow=True)
+    responses = [await hit(app) for _ in range(3)]
+    assert [r.status for r in responses] == [200, 200, 200]
+    assert all(r.header("ratelimit") is None for r in responses)
+    assert sum("would refuse" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_trap15_a_refusal_answers_at_once_and_never_waits_for_the_window() -> None:
+    app = limiter(application_limits=["1/hour"])
+    await hit(app)
+    with anyio.fail_after(5):  # a hang guard, not a timing target: the window is an hour
+        assert (await hit(app)).header("retry-after") == "3600"
+
+
+# --- streaming, files, websockets ------------------------------------------------------------
+
+
+async def test_trap5_streaming_and_file_responses_pass_untouched(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "f.txt").write_bytes(b"file body")
+
+    async def chunks() -> Any:
+        for part in (b"one ", b"two ", b"three"):
+            yield part
+
+    inner = Starlette(
+        routes=[
+            Route("/stream", lambda r: StreamingResponse(chunks())),
+            Route("/file", lambda r: FileResponse(tmp_path / "f.txt")),
+        ]
+    )
+    app = limiter(inner, application_limits=["10/minute"])
+    stream = await hit(app, "/stream")
+    assert [c for c in stream.body_chunks if c] == [b"one ", b"two ", b"three"]
+    assert len(stream.of_type("http.response.start")) == 1
+    assert stream.header("ratelimit") == '"10/minute";r=9;t=6'
+    file = await hit(app, "/file")
+    assert file.body == b"file body"
+    assert file.header("ratelimit") == '"10/minute";r=8;t=12'
+
+
+async def test_trap6_a_dict_returning_fastapi_endpoint_gets_the_headers_too() -> None:
+    from fastapi import FastAPI
+
+    api = FastAPI()
+
+    @api.get("/items")
+    async def items() -> dict[str, list[int]]:
+        return {"items": [1]}
+
+    app = limiter(api, application_limits=["5/minute"])
+    response = await hit(app, "/items")
+    assert response.status == 200
+    assert json.loads(response.body) == {"items": [1]}
+    assert response.header("ratelimit") == '"5/minute";r=4;t=12'
+
+
+async def test_websocket_handshakes_over_the_limit_are_refused_before_the_app() -> None:
+    from middlewares.testing import websocket_scope
+
+    accepted: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        accepted.append(scope["path"])
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    middleware = limiter(app, application_limits=["1/minute"])
+    await run_asgi(middleware, websocket_scope("/ws"))
+    closed = await run_asgi(middleware, websocket_scope("/ws"))
+    assert closed.of_type("websocket.close")[0]["code"] == 1008
+    denial = await run_asgi(
+        middleware, websocket_scope("/ws", extensions={"websocket.http.response": {}})
+    )
+    assert denial.status == 429
+    assert denial.header("retry-after") == "60"
+    assert accepted == ["/ws"]
+    unlimited = limiter(app, application_limits=["1/minute"], limit_websockets=False)
+    for _ in range(2):
+        await run_asgi(unlimited, websocket_scope("/ws"))
+    assert accepted == ["/ws", "/ws", "/ws"]
+
+
+async def test_a_handshake_whose_client_left_gets_nothing_sent() -> None:
+    from middlewares.testing import websocket_scope
+
+    store = MemoryRateLimitStore(clock=Clock())
+    middleware = RateLimitMiddleware(ok_app, application_limits=["1/minute"], store=store)
+    await store.charge("127.0.0.1", middleware._app_policies.limits, 1)
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.disconnect", "code": 1001}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await middleware(websocket_scope("/ws"), receive, send)
+    assert sent == []
