@@ -727,16 +727,15 @@ class RateLimitMiddleware:
         title = "Service Unavailable" if closed else "Too Many Requests"
         if self._error_format == "text":
             return status, headers, title.encode("ascii"), b"text/plain; charset=utf-8"
-        refused = [
-            limit.name
-            for limit, state in zip(decision.limits, decision.states, strict=True)
-            if state.retry_after > 0
-        ]
-        detail = (
-            "The rate limiter is unavailable"
-            if closed
-            else f"Rate limit {', '.join(refused)} exceeded"
-        )
+        if closed:
+            detail = "The rate limiter is unavailable"
+        else:
+            refused = ", ".join(
+                limit.name
+                for limit, state in zip(decision.limits, decision.states, strict=True)
+                if state.retry_after > 0
+            )
+            detail = f"Rate limit {refused} exceeded"
         problem = {
             "type": "about:blank",
             "title": title,

@@ -19,8 +19,9 @@ class MemoryRateLimitStore:
 
     One float per (key, policy). An entry whose allowance is whole again holds nothing worth
     keeping, so each charge also looks at the two entries charged longest ago and drops them
-    when expired (kept ones go to the back): memory follows the clients seen within the last
-    window, not all clients ever seen, without a timer thread or a full scan. ``max_keys``
+    when expired (kept ones go to the back), and the table is copied smaller once it is a
+    quarter full: memory follows the clients seen within the last window, not all clients
+    ever seen, without a timer thread or a full scan. ``max_keys``
     bounds it against a flood of fresh keys by dropping the entry charged longest ago. Each
     worker process has its own store: with several workers or machines use
     `RedisRateLimitStore`.
@@ -30,7 +31,7 @@ class MemoryRateLimitStore:
         clock: Monotonic clock in seconds; tests inject a fake one.
     """
 
-    __slots__ = ("_clock", "_entries", "_max_keys")
+    __slots__ = ("_clock", "_entries", "_max_keys", "_peak")
 
     def __init__(
         self, *, max_keys: int = 1_000_000, clock: Callable[[], float] = time.monotonic
@@ -41,6 +42,7 @@ class MemoryRateLimitStore:
         self._clock = clock
         # "key\0bucket" -> theoretical arrival time; ordered from least to most recently charged.
         self._entries: OrderedDict[str, float] = OrderedDict()
+        self._peak = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -71,6 +73,14 @@ class MemoryRateLimitStore:
                 del entries[oldest]
             else:
                 entries.move_to_end(oldest)
-        while len(entries) > self._max_keys:
+        size = len(entries)
+        while size > self._max_keys:
             entries.popitem(last=False)
+            size -= 1
+        if size > self._peak:
+            self._peak = size
+        elif self._peak > 64 and size < self._peak // 4:
+            # A dict never gives back the table it grew to; copying does, once per quartering.
+            self._entries = OrderedDict(entries)
+            self._peak = size
         return allowed, states
