@@ -67,8 +67,9 @@ class RedisRateLimitStore:
         client: A ``redis.asyncio.Redis`` or ``RedisCluster`` the app owns; give this or
             ``url``.
         prefix: Prepended to every key. Defaults to ``"ratelimit:"``.
-        timeout: Seconds the connection pool waits to connect or for a reply, with ``url``;
-            a backstop behind the middleware's ``store_timeout``. Defaults to 1.
+        timeout: Seconds the connection pool (100 connections, with ``url``) waits for a free
+            connection, to connect or for a reply; a backstop behind the middleware's
+            ``store_timeout``. Defaults to 1.
 
     Raises:
         ImportError: redis-py is not installed.
@@ -100,12 +101,17 @@ class RedisRateLimitStore:
         if url is not None:
             # One immediate retry replaces a pooled connection a restart broke; anything
             # longer is the middleware's breaker's job, not a wait inside a request.
-            client = redis.asyncio.from_url(
+            # A burst beyond the pool waits for a free connection (bounded by the middleware's
+            # time box) instead of failing with MaxConnectionsError, redis-py's default.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
                 url,
+                max_connections=100,
+                timeout=timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 1),
             )
+            client = redis.asyncio.Redis.from_pool(pool)
         self._client = client
         self._script = client.register_script(GCRA_SCRIPT)
         # What a dead, stopped or unreachable server raises; anything else is a bug to surface.
