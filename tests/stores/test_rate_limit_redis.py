@@ -37,6 +37,7 @@ async def test_limits_are_kept_in_redis_under_hash_tagged_keys_that_expire(
         application_limits=[RateLimit("2/minute", name="burst")],
         route_limits={"/login": RateLimit("5/hour", name="login")},
         store=store,
+        store_timeout=5,
     )
     response = await hit(app, "/login")
     assert response.header("ratelimit") == '"burst";r=1;t=30, "login";r=4;t=720'
@@ -55,6 +56,7 @@ async def test_a_request_refused_by_one_policy_consumes_none_of_the_others(
         ok_app,
         application_limits=[RateLimit("3/5 seconds", name="burst"), RateLimit("100/day", name="d")],
         store=store,
+        store_timeout=5,
     )
     statuses = [(await hit(app)).status for _ in range(10)]
     assert statuses == [200] * 3 + [429] * 7
@@ -69,6 +71,7 @@ async def test_exactly_one_round_trip_per_request(redis_url: str, redis_client: 
         application_limits=["1000/minute", RateLimit("10000/day", name="daily")],
         route_limits={"/api/*": "500/minute"},
         store=store,
+        store_timeout=5,
     )
     await hit(app, "/api/x")  # loads the script
     before = await command_calls(redis_client)
@@ -91,7 +94,7 @@ async def test_the_script_is_loaded_again_after_a_flush_or_restart(
     redis_client: Any,
 ) -> None:
     store = RedisRateLimitStore(client=redis_client)
-    app = RateLimitMiddleware(ok_app, application_limits=["2/minute"], store=store)
+    app = RateLimitMiddleware(ok_app, application_limits=["2/minute"], store=store, store_timeout=5)
     assert (await hit(app)).status == 200
     await redis_client.script_flush()
     assert [(await hit(app)).status for _ in range(2)] == [200, 429]
@@ -110,7 +113,7 @@ async def test_trap13_machines_with_clocks_5s_apart_share_one_window(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     machine_a, machine_b = RedisRateLimitStore(redis_url), RedisRateLimitStore(redis_url)
-    options = {"application_limits": ["4/minute"]}
+    options: dict[str, Any] = {"application_limits": ["4/minute"], "store_timeout": 5}
     on_a = RateLimitMiddleware(ok_app, store=machine_a, **options)
     on_b = RateLimitMiddleware(ok_app, store=machine_b, **options)
     real_time, real_monotonic = time.time, time.monotonic
@@ -164,7 +167,10 @@ async def test_the_decision_carries_redis_states_to_the_app(redis_client: Any) -
         await ok_app(scope, receive, send)
 
     middleware = RateLimitMiddleware(
-        app, application_limits=["3/minute"], store=RedisRateLimitStore(client=redis_client)
+        app,
+        application_limits=["3/minute"],
+        store=RedisRateLimitStore(client=redis_client),
+        store_timeout=5,
     )
     await hit(middleware)
     (state,) = seen[0].states
