@@ -554,9 +554,12 @@ class RateLimitMiddleware:
         for pattern, entries in (route_limits or {}).items():
             items = [entries] if isinstance(entries, (str, RateLimit)) else list(entries)
             label = pattern if isinstance(pattern, str) else f"re:{pattern.pattern}"
+            if not items:
+                raise ValueError(
+                    f"route_limits[{pattern!r}] is empty; exclude_paths exempts a route"
+                )
             bound = tuple(_policy(entry)._bound(label) for entry in items)
-            if bound:
-                table.append((pattern, _Policies(app_limits + bound, fallback_workers)))
+            table.append((pattern, _Policies(app_limits + bound, fallback_workers)))
         self._route_table = PathTable(table) if table else None
         self.app = app
         self._store: RateLimitStore = MemoryRateLimitStore() if store is None else store

@@ -85,6 +85,7 @@ def test_rates_are_read_like_limits_writes_them(rate: str, quota: int, window: i
     limit = RateLimit(rate)
     assert (limit.quota, limit.window, limit.burst) == (quota, window, quota)
     assert limit.name == rate.strip()
+    assert repr(limit) == f"RateLimit({quota}/{window}s, burst={quota}, name={rate.strip()!r})"
 
 
 @pytest.mark.parametrize(
@@ -160,6 +161,7 @@ def test_policies_with_the_same_name_on_one_request_are_refused() -> None:
         pytest.param({"store_timeout": 0}, ValueError, "store_timeout", id="zero timeout"),
         pytest.param({"fallback_workers": 0}, ValueError, "fallback_workers", id="0 workers"),
         pytest.param({"breaker_cooldown": -1}, ValueError, "breaker_cooldown", id="negative"),
+        pytest.param({"route_limits": {"/a": []}}, ValueError, "exclude_paths", id="empty route"),
     ],
 )
 def test_bad_configuration_fails_at_construction(
@@ -372,7 +374,7 @@ async def test_api_key_header_keys_by_a_digest_and_falls_back_to_the_address() -
     app = RateLimitMiddleware(
         ok_app, application_limits=["1/minute"], key_func=header_key("X-API-Key"), store=store
     )
-    assert (await hit(app, headers={"x-api-key": "k1"})).status == 200
+    assert (await hit(app, headers={"accept": "*/*", "x-api-key": "k1"})).status == 200
     assert (await hit(app, headers={"x-api-key": "k2"})).status == 200
     assert (await hit(app, headers={"x-api-key": "k1"})).status == 429
     assert (await hit(app)).status == 200  # no key: the client address, a bucket of its own
@@ -503,6 +505,14 @@ async def test_weights_charge_a_request_several_times() -> None:
     app = limiter(application_limits=["10/minute"], cost=cost)
     assert await statuses(app, 2, path="/export") == [200, 200]
     assert (await hit(app, "/")).status == 429
+
+
+async def test_a_request_costing_more_than_the_burst_can_never_pass() -> None:
+    clock = Clock()
+    app = limiter(clock=clock, application_limits=["10/minute"], cost=lambda scope: 12)
+    assert (await hit(app)).status == 429
+    clock.now += 3600
+    assert (await hit(app)).status == 429
 
 
 async def test_a_cost_callable_returning_nonsense_is_a_clear_error() -> None:

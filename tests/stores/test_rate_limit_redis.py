@@ -62,6 +62,8 @@ async def test_a_request_refused_by_one_policy_consumes_none_of_the_others(
     assert statuses == [200] * 3 + [429] * 7
     last = await hit(app)
     assert '"d";r=97' in (last.header("ratelimit") or "")
+    await store.aclose()  # the app's own client stays open
+    assert await redis_client.ping()
 
 
 async def test_exactly_one_round_trip_per_request(redis_url: str, redis_client: Any) -> None:
