@@ -19,6 +19,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "CompressionMiddleware": {},
     "GZipMiddleware": {},
     "OffloadMiddleware": {},
+    "RateLimitMiddleware": {"application_limits": ["1/minute"]},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "secret"},
