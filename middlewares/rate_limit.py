@@ -13,7 +13,6 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
 import anyio
@@ -185,28 +184,27 @@ def charge_gcra(
     policy's state.
     """
     allowed = True
-    new_tats: list[float] = []
     starts: list[float] = []
-    retries: list[float] = []
+    new_tats: list[float] = []
     for tat, limit in zip(tats, limits, strict=True):
         start = now if tat is None or tat < now else tat
         new_tat = start + cost * limit.interval
-        retry = new_tat - now - limit.tolerance
-        if retry > 1e-9:
+        if new_tat - now - limit.tolerance > 1e-9:
             allowed = False
-        else:
-            retry = 0.0
         starts.append(start)
         new_tats.append(new_tat)
-        retries.append(retry)
     # A refused request changes nothing, so each policy reports its state without it.
-    ends = new_tats if allowed else starts
-    states = [
-        PolicyState(
-            max(0, int((limit.tolerance - (end - now)) / limit.interval + 1e-9)), end - now, retry
+    states = []
+    for limit, start, end in zip(limits, starts, new_tats if allowed else starts, strict=True):
+        used = end - now
+        retry = start + cost * limit.interval - now - limit.tolerance
+        states.append(
+            PolicyState(
+                max(0, int((limit.tolerance - used) / limit.interval + 1e-9)),
+                used,
+                retry if retry > 1e-9 else 0.0,
+            )
         )
-        for limit, end, retry in zip(limits, ends, retries, strict=True)
-    ]
     return allowed, new_tats, states
 
 
@@ -262,11 +260,10 @@ def session_key(field: str = "user_id") -> KeyFunc:
     return key_from_session
 
 
-@dataclass(frozen=True)
-class RateLimitDecision:
+class RateLimitDecision(NamedTuple):
     """What the middleware decided for one request, published under ``scope[SCOPE_KEY]``.
 
-    Args:
+    Attributes:
         allowed: Whether the request reached the app.
         key: The key the request was counted under.
         limits: The policies that applied, in header order.
@@ -325,9 +322,14 @@ class _Policies:
             self.fallback_header = _policy_header(self.names, self.fallback)
 
     def state_header(self, states: Sequence[PolicyState]) -> bytes:
+        if len(states) == 1:
+            (state,) = states
+            return b"%s;r=%d;t=%d" % (self.names[0], state.remaining, _seconds(state.reset))
         return b", ".join(
-            b"%s;r=%d;t=%d" % (name, state.remaining, _seconds(state.reset))
-            for name, state in zip(self.names, states, strict=True)
+            [
+                b"%s;r=%d;t=%d" % (name, state.remaining, _seconds(state.reset))
+                for name, state in zip(self.names, states, strict=True)
+            ]
         )
 
 
@@ -570,7 +572,7 @@ class RateLimitMiddleware:
         self._ipv4_mask = ipv4_mask
         self._ipv6_mask = ipv6_mask
         self._cost = cost
-        self._exclude = PathMatcher(exclude_paths)
+        self._exclude = PathMatcher(exclude_paths) or None
         self._headers = headers_enabled
         self._legacy = legacy_headers
         self._status = status_code
@@ -599,13 +601,21 @@ class RateLimitMiddleware:
             return await self.app(scope, receive, send)
         table = self._route_table
         policies = self._app_policies if table is None else table.lookup(scope, self._app_policies)
-        if policies is None or (self._exclude and self._exclude.matches(scope)):
+        if policies is None or (self._exclude is not None and self._exclude.matches(scope)):
             return await self.app(scope, receive, send)
-        key = await self._key(scope)
+        key = (
+            self._address_key(scope)
+            if self._key_func is None
+            else await self._key(scope, self._key_func)
+        )
         if key is None:
             return await self.app(scope, receive, send)
         cost = self._cost if isinstance(self._cost, int) else _checked_cost(self._cost(scope))
-        decision = await self._decide(key, policies, cost)
+        if self._local is not None:
+            allowed, states = self._local.charge_now(key, policies.limits, cost)
+            decision = self._decision(key, policies, allowed, states, None)
+        else:
+            decision = await self._decide(key, policies, cost)
         scope[SCOPE_KEY] = decision
         if not decision.allowed and decision.enforced:
             set_outcome(scope, "limited")
@@ -624,59 +634,65 @@ class RateLimitMiddleware:
 
         return await self.app(scope, receive, send_with_rate_limit if kind == "http" else send)
 
-    async def _key(self, scope: Scope) -> str | None:
-        key: str | None = None
-        if self._key_func is not None:
-            found = self._key_func(scope)
-            key = await found if inspect.isawaitable(found) else found
-            if key is not None and len(key) > _MAX_KEY:
-                key = "d:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    async def _key(self, scope: Scope, key_func: KeyFunc) -> str | None:
+        found = key_func(scope)
+        key = await found if inspect.isawaitable(found) else found
         if key is None:
-            host = client_host(scope)
-            if host is None:
-                if not self._warned_no_client[0]:
-                    self._warned_no_client[0] = True
-                    logger.warning(
-                        "rate limiting skipped: the request has no client address (a Unix"
-                        " socket?); put ProxyHeadersMiddleware outside or pass key_func"
-                    )
-                return None
-            if "." in host and ":" not in host and self._ipv4_mask == 32:
-                return host[:_MAX_KEY]
-            key = group_address(host, self._ipv4_mask, self._ipv6_mask)
+            return self._address_key(scope)
+        if len(key) > _MAX_KEY:
+            key = "d:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         return key
 
+    def _address_key(self, scope: Scope) -> str | None:
+        host = client_host(scope)
+        if host is None:
+            if not self._warned_no_client[0]:
+                self._warned_no_client[0] = True
+                logger.warning(
+                    "rate limiting skipped: the request has no client address (a Unix"
+                    " socket?); put ProxyHeadersMiddleware outside or pass key_func"
+                )
+            return None
+        if self._ipv4_mask == 32 and "." in host and ":" not in host:
+            return host[:_MAX_KEY]
+        return group_address(host, self._ipv4_mask, self._ipv6_mask)
+
     async def _decide(self, key: str, policies: _Policies, cost: int) -> RateLimitDecision:
-        limits = policies.limits
-        degraded = None
-        states: Sequence[PolicyState]
-        if self._local is not None:
-            allowed, states = self._local.charge_now(key, limits, cost)
-        else:
-            try:
-                allowed, states = await self._charge_store(key, limits, cost)
-            except RateLimitStoreError:
-                self._degraded_requests[0] += 1
-                if self._fallback is not None and policies.fallback is not None:
-                    degraded = "fallback"
-                    allowed, states = self._fallback.charge_now(key, policies.fallback, cost)
-                else:
-                    degraded = "fail-open" if self._fail_open else "fail-closed"
-                    allowed, states = self._fail_open, ()
+        """Ask the store; on failure, the outage policy."""
+        try:
+            allowed, states = await self._charge_store(key, policies.limits, cost)
+        except RateLimitStoreError:
+            self._degraded_requests[0] += 1
+            if self._fallback is not None and policies.fallback is not None:
+                allowed, states = self._fallback.charge_now(key, policies.fallback, cost)
+                return self._decision(key, policies, allowed, states, "fallback")
+            degraded = "fail-open" if self._fail_open else "fail-closed"
+            return self._decision(key, policies, self._fail_open, (), degraded)
+        return self._decision(key, policies, allowed, states, None)
+
+    def _decision(
+        self,
+        key: str,
+        policies: _Policies,
+        allowed: bool,
+        states: Sequence[PolicyState],
+        degraded: str | None,
+    ) -> RateLimitDecision:
         retry = 0
         if not allowed:
-            retry = max(1, max((_seconds(s.retry_after) for s in states), default=0))
             if degraded == "fail-closed":
                 retry = max(1, _seconds(self._breaker.cooldown))
+            else:
+                retry = max(1, max(_seconds(s.retry_after) for s in states))
             if self._shadow:
                 logger.info(
                     "rate limit (shadow): would refuse key %r under %s, retry after %d s",
                     key,
-                    ", ".join(limit.name for limit in limits),
+                    ", ".join(limit.name for limit in policies.limits),
                     retry,
                 )
         return RateLimitDecision(
-            allowed, key, limits, tuple(states), retry, not self._shadow, degraded
+            allowed, key, policies.limits, tuple(states), retry, not self._shadow, degraded
         )
 
     async def _charge_store(

@@ -59,15 +59,18 @@ class MemoryRateLimitStore:
         """`charge`, without awaiting: nothing here waits, so it is atomic on the event loop."""
         now = self._clock()
         entries = self._entries
-        names = [f"{key}\0{limit.bucket}" for limit in limits]
-        allowed, tats, states = charge_gcra([entries.get(n) for n in names], now, limits, cost)
+        names = [key + "\0" + limit.bucket for limit in limits]
+        get = entries.get
+        allowed, tats, states = charge_gcra([get(name) for name in names], now, limits, cost)
         if allowed:
+            move = entries.move_to_end
             for name, tat in zip(names, tats, strict=True):
                 entries[name] = tat
-                entries.move_to_end(name)
+                move(name)
         for _ in range(_SWEEP):
-            oldest = next(iter(entries), None)
-            if oldest is None:
+            for oldest in entries:  # noqa: B007 - the first key, without building an iterator
+                break
+            else:
                 break
             if entries[oldest] <= now:
                 del entries[oldest]
