@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..rate_limit import PolicyState, RateLimit, RateLimitStoreError
+from .redis import connection_errors, import_redis
 
 __all__ = ["RedisRateLimitStore"]
 
@@ -86,19 +87,11 @@ class RedisRateLimitStore:
         prefix: str = "ratelimit:",
         timeout: float = 1.0,
     ) -> None:
-        try:
-            import redis.asyncio
+        redis = import_redis("RedisRateLimitStore", url, client, timeout)
+        if url is not None:
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
-        except ImportError:  # pragma: no cover - redis is installed wherever tests run
-            raise ImportError(
-                "RedisRateLimitStore needs the 'redis' extra: pip install 'middlewares[redis]'"
-            ) from None
-        if (url is None) == (client is None):
-            raise ValueError("RedisRateLimitStore needs exactly one of url or client")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        if url is not None:
+
             # One immediate retry replaces a pooled connection a restart broke; anything
             # longer is the middleware's breaker's job, not a wait inside a request.
             # A burst beyond the pool waits for a free connection (bounded by the middleware's
@@ -114,8 +107,7 @@ class RedisRateLimitStore:
             client = redis.asyncio.Redis.from_pool(pool)
         self._client = client
         self._script = client.register_script(GCRA_SCRIPT)
-        # What a dead, stopped or unreachable server raises; anything else is a bug to surface.
-        self._errors = (redis.RedisError, OSError, TimeoutError)
+        self._errors = connection_errors(redis)
         self._prefix = prefix
         self._url = url
 

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -17,7 +15,7 @@ from redis.asyncio.cluster import RedisCluster
 from middlewares import RateLimit, RateLimitMiddleware
 from middlewares.stores import RedisRateLimitStore
 from middlewares.testing import http_scope, run_asgi
-from tests.servers import free_port
+from tests.servers import free_port, redis_server
 from tests.test_rate_limit import ok_app
 
 pytestmark = pytest.mark.anyio
@@ -38,39 +36,14 @@ def cluster_ports(count: int) -> list[int]:
 @pytest.fixture(scope="module")
 def cluster_port() -> Iterator[int]:
     """Three cluster-enabled redis-servers joined into one cluster; yields one node's port."""
-    binary = shutil.which("redis-server") or "redis-server"
     ports = cluster_ports(3)
-    with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         for port in ports:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    f"nodes-{port}.conf",
-                    "--save",
-                    "",
-                    "--dir",
-                    workdir,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            stack.enter_context(
+                redis_server(
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", port=port
+                )
             )
-            stack.callback(process.wait, 10)
-            stack.callback(process.terminate)
-        for port in ports:
-            deadline = time.monotonic() + 10
-            while True:
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start in cluster mode")
-                time.sleep(0.02)
         subprocess.run(
             [
                 "redis-cli",

@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +15,7 @@ import redis.asyncio
 from middlewares import RateLimitMiddleware
 from middlewares.stores import RedisRateLimitStore
 from middlewares.testing import Recorded, http_scope, run_asgi
-from tests.servers import free_port
+from tests.servers import free_port, redis_server
 from tests.test_rate_limit import Clock, ok_app
 
 pytestmark = pytest.mark.anyio
@@ -29,57 +24,29 @@ pytestmark = pytest.mark.anyio
 class OwnRedis:
     """A redis-server on a fixed port that the test may kill and start again."""
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
+        self.running = contextlib.ExitStack()
 
     def start(self) -> None:
-        binary = shutil.which("redis-server") or "redis-server"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.workdir,
-                "--enable-debug-command",
-                "local",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        _, self.process = self.running.enter_context(
+            redis_server("--enable-debug-command", "local", port=self.port)
         )
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
 
     def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
+        self.process.kill()  # SIGKILL: no goodbye to the clients
+        self.running.close()
 
 
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
-    with tempfile.TemporaryDirectory() as workdir:
-        server = OwnRedis(workdir)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.kill()
+    server = OwnRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 async def hit(app: Any, path: str = "/") -> Recorded:
