@@ -33,7 +33,7 @@ __all__ = [
     "RateLimitMiddleware",
     "RateLimitStore",
     "RateLimitStoreError",
-    "charge_gcra",
+    "charge_limits",
     "group_address",
     "header_key",
     "session_key",
@@ -58,13 +58,16 @@ _MAX_KEY = 128
 
 
 class RateLimit:
-    """One rate-limit policy: a quota per window, enforced with GCRA.
+    """One rate-limit policy: a quota per window, enforced with GCRA or a fixed window.
 
-    GCRA keeps one number per client, the theoretical arrival time (TAT): each request moves it
-    ``window / quota`` seconds later, and a request is refused when that would put it more than
-    ``burst`` requests' worth ahead of now. With the default ``burst=quota`` a client may spend
-    the whole quota at once and then one request every ``window / quota`` seconds, so no window
-    ever sees more than ``quota`` requests plus what refilled during it.
+    GCRA (the default) keeps one number per client, the theoretical arrival time (TAT): each
+    request moves it ``window / quota`` seconds later, and a request is refused when that would
+    put it more than ``burst`` requests' worth ahead of now. With the default ``burst=quota`` a
+    client may spend the whole quota at once and then one request every ``window / quota``
+    seconds, so no window ever sees more than ``quota`` requests plus what refilled during it.
+    ``strategy="fixed-window"`` counts requests in windows aligned to the store's clock and
+    starts from zero in each, as slowapi's default does: simpler to explain, but a client may
+    send ``2 * quota`` requests across a window boundary.
 
     Args:
         rate: ``"<quota>/<unit>"`` or ``"<quota>/<n> <unit>s"`` with unit ``second``,
@@ -72,15 +75,33 @@ class RateLimit:
             ``"100/minute"``, ``"1000 per day"``, ``"5/10 seconds"``.
         burst: Requests a client may make at once. Defaults to the quota.
         name: The policy's name in the ``RateLimit`` headers and logs. Defaults to ``rate``.
+        strategy: ``"gcra"`` or ``"fixed-window"`` (which takes no ``burst``).
 
     Raises:
-        ValueError: a malformed rate, a quota or window of 0, a burst < 1, or a name that is
-            not printable ASCII.
+        ValueError: a malformed rate, a quota or window of 0, a burst < 1, a burst with a
+            fixed window, an unknown strategy, or a name that is not printable ASCII.
     """
 
-    __slots__ = ("_bucket", "burst", "interval", "name", "quota", "tolerance", "window")
+    __slots__ = (
+        "_bucket",
+        "burst",
+        "fixed",
+        "interval",
+        "name",
+        "quota",
+        "strategy",
+        "tolerance",
+        "window",
+    )
 
-    def __init__(self, rate: str, *, burst: int | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        rate: str,
+        *,
+        burst: int | None = None,
+        name: str | None = None,
+        strategy: Literal["gcra", "fixed-window"] = "gcra",
+    ) -> None:
         match = _RATE.fullmatch(rate) if isinstance(rate, str) else None
         if match is None:
             raise ValueError(
@@ -90,6 +111,10 @@ class RateLimit:
         window = int(match.group(2) or 1) * _UNITS[match.group(3).lower()]
         if quota < 1 or window < 1:
             raise ValueError(f"rate needs a quota and a window of at least 1, got {rate!r}")
+        if strategy not in ("gcra", "fixed-window"):
+            raise ValueError(f"strategy must be 'gcra' or 'fixed-window', got {strategy!r}")
+        if burst is not None and strategy == "fixed-window":
+            raise ValueError("burst applies to GCRA only; a fixed window allows its whole quota")
         if burst is None:
             burst = quota
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
@@ -109,7 +134,10 @@ class RateLimit:
         self.interval = window / quota
         #: How far ahead of now the theoretical arrival time may be, in seconds.
         self.tolerance = burst * self.interval
-        self._bucket = f"{quota}/{window}/{burst}/{name}"
+        #: ``"gcra"`` or ``"fixed-window"``.
+        self.strategy = strategy
+        self.fixed = strategy == "fixed-window"
+        self._bucket = f"{quota}/{window}/{burst}/{strategy}/{name}"
 
     @property
     def bucket(self) -> str:
@@ -137,7 +165,10 @@ class RateLimit:
         return scaled
 
     def __repr__(self) -> str:
-        return f"RateLimit({self.quota}/{self.window}s, burst={self.burst}, name={self.name!r})"
+        return (
+            f"RateLimit({self.quota}/{self.window}s, burst={self.burst}, name={self.name!r},"
+            f" strategy={self.strategy!r})"
+        )
 
 
 class PolicyState(NamedTuple):
@@ -158,8 +189,8 @@ class RateLimitStoreError(Exception):
 class RateLimitStore(Protocol):
     """Where rate-limit state lives: one atomic call per request.
 
-    A store that cannot answer raises `RateLimitStoreError`. `charge_gcra` holds the
-    arithmetic for stores that keep theoretical arrival times themselves.
+    A store that cannot answer raises `RateLimitStoreError`. `charge_limits` holds the
+    arithmetic for stores that keep the numbers themselves.
     """
 
     async def charge(
@@ -174,38 +205,49 @@ class RateLimitStore(Protocol):
         ...
 
 
-def charge_gcra(
-    tats: Sequence[float | None], now: float, limits: Sequence[RateLimit], cost: int
+def charge_limits(
+    values: Sequence[float | None], now: float, limits: Sequence[RateLimit], cost: int
 ) -> tuple[bool, list[float], list[PolicyState]]:
-    """GCRA for several policies at once, all or nothing.
+    """Charge several policies at once, all or nothing: the arithmetic every store shares.
 
-    ``tats`` are the stored theoretical arrival times (None: no state, a full allowance).
-    Returns whether the request is allowed, the new TATs to store when it is, and each
-    policy's state.
+    ``values`` are the numbers stored per policy (None: no state, a full allowance). For GCRA
+    that is the theoretical arrival time. For a fixed window it is the window's end plus one
+    interval per request counted in it, so a value from an older window reads as zero. In
+    both, a value at or before ``now`` holds nothing worth keeping. Returns whether the
+    request is allowed, the values to store when it is, and each policy's state.
     """
     allowed = True
     starts: list[float] = []
-    new_tats: list[float] = []
-    for tat, limit in zip(tats, limits, strict=True):
-        start = now if tat is None or tat < now else tat
-        new_tat = start + cost * limit.interval
-        if new_tat - now - limit.tolerance > 1e-9:
+    ends: list[float] = []
+    for value, limit in zip(values, limits, strict=True):
+        if limit.fixed:
+            base = (math.floor(now / limit.window) + 1.0) * limit.window  # the window's end
+            ceiling = base + limit.window
+        else:
+            base = now
+            ceiling = now + limit.tolerance
+        start = base if value is None or value < base else value
+        end = start + cost * limit.interval
+        if end - ceiling > 1e-9:
             allowed = False
         starts.append(start)
-        new_tats.append(new_tat)
+        ends.append(end)
     # A refused request changes nothing, so each policy reports its state without it.
     states = []
-    for limit, start, end in zip(limits, starts, new_tats if allowed else starts, strict=True):
-        used = end - now
-        retry = start + cost * limit.interval - now - limit.tolerance
-        states.append(
-            PolicyState(
-                max(0, int((limit.tolerance - used) / limit.interval + 1e-9)),
-                used,
-                retry if retry > 1e-9 else 0.0,
-            )
-        )
-    return allowed, new_tats, states
+    for limit, start, end in zip(limits, starts, ends, strict=True):
+        used = end if allowed else start
+        if limit.fixed:
+            window_end = (math.floor(now / limit.window) + 1.0) * limit.window
+            ceiling = window_end + limit.window
+            reset = window_end - now
+            retry = reset if end - ceiling > 1e-9 else 0.0
+        else:
+            ceiling = now + limit.tolerance
+            reset = used - now
+            retry = max(0.0, end - ceiling) if end - ceiling > 1e-9 else 0.0
+        remaining = max(0, int((ceiling - used) / limit.interval + 1e-9))
+        states.append(PolicyState(remaining, reset, retry))
+    return allowed, ends, states
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,7 +23,7 @@ from middlewares._types import ASGIApp, Receive, Scope, Send
 from middlewares.rate_limit import (
     SCOPE_KEY,
     RateLimitDecision,
-    charge_gcra,
+    charge_limits,
     group_address,
     header_key,
     session_key,
@@ -85,7 +85,9 @@ def test_rates_are_read_like_limits_writes_them(rate: str, quota: int, window: i
     limit = RateLimit(rate)
     assert (limit.quota, limit.window, limit.burst) == (quota, window, quota)
     assert limit.name == rate.strip()
-    assert repr(limit) == f"RateLimit({quota}/{window}s, burst={quota}, name={rate.strip()!r})"
+    assert repr(limit) == (
+        f"RateLimit({quota}/{window}s, burst={quota}, name={rate.strip()!r}, strategy='gcra')"
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,6 +99,10 @@ def test_rates_are_read_like_limits_writes_them(rate: str, quota: int, window: i
         pytest.param("5/0 seconds", {}, "at least 1", id="zero window"),
         pytest.param("5/week", {}, "rate must look like", id="unknown unit"),
         pytest.param("5/minute", {"burst": 0}, "burst must be", id="zero burst"),
+        pytest.param("5/minute", {"strategy": "leaky"}, "strategy must be", id="unknown strategy"),
+        pytest.param(
+            "5/minute", {"strategy": "fixed-window", "burst": 2}, "GCRA only", id="fixed burst"
+        ),
         pytest.param("5/minute", {"name": "caf\u00e9"}, "printable ASCII", id="non-ascii name"),
         pytest.param("5/minute", {"name": "a\r\nb"}, "printable ASCII", id="crlf in name"),
     ],
@@ -119,7 +125,7 @@ def test_gcra_allows_the_burst_then_one_request_per_interval() -> None:
     tats: list[float | None] = [None]
     allowed_at = []
     for now in [0, 0, 0, 0, 0, 14, 15, 29, 30]:
-        allowed, new, _states = charge_gcra(tats, now, [limit], 1)
+        allowed, new, _states = charge_limits(tats, now, [limit], 1)
         allowed_at.append(allowed)
         if allowed:
             tats = list(new)
@@ -128,14 +134,52 @@ def test_gcra_allows_the_burst_then_one_request_per_interval() -> None:
 
 def test_gcra_weights_cost_several_requests_and_a_refusal_reports_the_wait() -> None:
     limit = RateLimit("10/10 seconds")
-    allowed, tats, (state,) = charge_gcra([None], 0.0, [limit], 8)
+    allowed, tats, (state,) = charge_limits([None], 0.0, [limit], 8)
     assert allowed
     assert state.remaining == 2
     assert state.reset == pytest.approx(8)
-    allowed, _, (state,) = charge_gcra(list(tats), 0.0, [limit], 3)
+    allowed, _, (state,) = charge_limits(list(tats), 0.0, [limit], 3)
     assert not allowed
     assert state.remaining == 2  # nothing was charged
     assert state.retry_after == pytest.approx(1)
+
+
+def test_a_fixed_window_counts_from_zero_in_each_window_aligned_to_the_clock() -> None:
+    limit = RateLimit("3/minute", strategy="fixed-window")
+    values: list[float | None] = [None]
+    outcomes = []
+    for now in [100, 110, 119, 119.5, 120, 121, 122, 123]:
+        allowed, new, (state,) = charge_limits(values, now, [limit], 1)
+        outcomes.append((allowed, state.remaining, state.reset, state.retry_after))
+        if allowed:
+            values = list(new)
+    assert outcomes == [
+        (True, 2, 20, 0),
+        (True, 1, 10, 0),
+        (True, 0, 1, 0),
+        (False, 0, 0.5, 0.5),  # until the next window
+        (True, 2, 60, 0),  # a new window: 2 x quota across the boundary, as fixed windows do
+        (True, 1, 59, 0),
+        (True, 0, 58, 0),
+        (False, 0, 57, 57),
+    ]
+
+
+async def test_fixed_window_and_gcra_policies_charge_together() -> None:
+    clock = Clock()
+    clock.now = 30.0
+    app = limiter(
+        clock=clock,
+        application_limits=[
+            RateLimit("2/minute", strategy="fixed-window", name="window"),
+            RateLimit("10/minute", name="smooth"),
+        ],
+    )
+    first = await hit(app)
+    assert first.header("ratelimit") == '"window";r=1;t=30, "smooth";r=9;t=6'
+    assert await statuses(app, 2) == [200, 429]
+    clock.now = 60.0
+    assert (await hit(app)).status == 200
 
 
 def test_policies_with_the_same_name_on_one_request_are_refused() -> None:

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from ..rate_limit import PolicyState, RateLimit, charge_gcra
+from ..rate_limit import PolicyState, RateLimit, charge_limits
 
 __all__ = ["MemoryRateLimitStore"]
 
@@ -17,14 +17,13 @@ _SWEEP = 2
 class MemoryRateLimitStore:
     """Keep rate-limit state in a dict of this process, for one-process apps and tests.
 
-    One float per (key, policy). An entry whose allowance is whole again holds nothing worth
-    keeping, so each charge also looks at the two entries charged longest ago and drops them
-    when expired (kept ones go to the back), and the table is copied smaller once it is a
-    quarter full: memory follows the clients seen within the last window, not all clients
-    ever seen, without a timer thread or a full scan. ``max_keys``
-    bounds it against a flood of fresh keys by dropping the entry charged longest ago. Each
-    worker process has its own store: with several workers or machines use
-    `RedisRateLimitStore`.
+    One float per (key, policy), as `charge_limits` defines it. An entry whose allowance is whole
+    again holds nothing worth keeping, so each charge also looks at the two entries charged longest
+    ago and drops them when expired (kept ones go to the back), and the table is copied smaller once
+    it is a quarter full: memory follows the clients seen within the last window, not all clients
+    ever seen, without a timer thread or a full scan. ``max_keys`` bounds it against a flood of
+    fresh keys by dropping the entry charged longest ago. Each worker process has its own store:
+    with several workers or machines use `RedisRateLimitStore`.
 
     Args:
         max_keys: Most entries kept at once. Defaults to 1 000 000 (about 150 MB).
@@ -40,7 +39,7 @@ class MemoryRateLimitStore:
             raise ValueError(f"max_keys must be an integer >= 1, got {max_keys!r}")
         self._max_keys = max_keys
         self._clock = clock
-        # "key\0bucket" -> theoretical arrival time; ordered from least to most recently charged.
+        # "key\0bucket" -> the policy's value; ordered from least to most recently charged.
         self._entries: OrderedDict[str, float] = OrderedDict()
         self._peak = 0
 
@@ -61,11 +60,11 @@ class MemoryRateLimitStore:
         entries = self._entries
         names = [key + "\0" + limit.bucket for limit in limits]
         get = entries.get
-        allowed, tats, states = charge_gcra([get(name) for name in names], now, limits, cost)
+        allowed, values, states = charge_limits([get(name) for name in names], now, limits, cost)
         if allowed:
             move = entries.move_to_end
-            for name, tat in zip(names, tats, strict=True):
-                entries[name] = tat
+            for name, value in zip(names, values, strict=True):
+                entries[name] = value
                 move(name)
         for _ in range(_SWEEP):
             for oldest in entries:  # noqa: B007 - the first key, without building an iterator

@@ -11,42 +11,56 @@ from .redis import connection_errors, import_redis
 
 __all__ = ["RedisRateLimitStore"]
 
-# KEYS: one per policy. ARGV: cost, then each policy's interval and tolerance in µs.
+# KEYS: one per policy. ARGV: cost, then each policy's interval, tolerance and window in µs;
+# a window of 0 means GCRA, else a fixed window of that length aligned to Redis's clock.
 # Returns: allowed (1/0), then per policy remaining, reset (µs) and retry after (µs).
-# The arithmetic is `charge_gcra`'s; the tats of all policies are written only when every
-# policy allows, so a refused request consumes nothing. Each key expires when its allowance is
-# whole again. Numbers are formatted with %.0f: Lua's tostring would print 1.7e+15.
-GCRA_SCRIPT = """
+# The arithmetic is `charge_limits`'s; the values of all policies are written only when every
+# policy allows, so a refused request consumes nothing. Each key expires when it holds nothing
+# worth keeping. Numbers are formatted with %.0f: Lua's tostring would print 1.7e+15.
+CHARGE_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local cost = tonumber(ARGV[1])
 local allowed = 1
-local starts, tats, retries = {}, {}, {}
+local starts, ends, ceilings, window_ends = {}, {}, {}, {}
 for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i])
-  local tolerance = tonumber(ARGV[2 * i + 1])
-  local start = tonumber(redis.call('GET', KEYS[i]) or now)
-  if start < now then start = now end
-  local tat = start + cost * interval
-  local retry = tat - now - tolerance
-  if retry > 0 then allowed = 0 else retry = 0 end
-  starts[i], tats[i], retries[i] = start, tat, retry
+  local interval = tonumber(ARGV[3 * i - 1])
+  local tolerance = tonumber(ARGV[3 * i])
+  local window = tonumber(ARGV[3 * i + 1])
+  local base, ceiling = now, now + tolerance
+  if window > 0 then
+    base = (math.floor(now / window) + 1) * window
+    ceiling = base + window
+  end
+  local start = tonumber(redis.call('GET', KEYS[i]) or base)
+  if start < base then start = base end
+  local finish = start + cost * interval
+  if finish > ceiling then allowed = 0 end
+  starts[i], ends[i], ceilings[i], window_ends[i] = start, finish, ceiling, base
 end
 local reply = {allowed}
 for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i])
-  local tolerance = tonumber(ARGV[2 * i + 1])
-  local finish = starts[i]
+  local interval = tonumber(ARGV[3 * i - 1])
+  local window = tonumber(ARGV[3 * i + 1])
+  local used = starts[i]
   if allowed == 1 then
-    finish = tats[i]
-    redis.call('SET', KEYS[i], string.format('%.0f', finish),
-               'PX', math.ceil((finish - now) / 1000) + 1)
+    used = ends[i]
+    local expires = used
+    if window > 0 then expires = window_ends[i] end
+    redis.call('SET', KEYS[i], string.format('%.0f', used),
+               'PX', math.ceil((expires - now) / 1000) + 1)
   end
-  local remaining = math.floor((tolerance - (finish - now)) / interval + 1e-6)
+  local reset, retry = used - now, ends[i] - ceilings[i]
+  if window > 0 then
+    reset = window_ends[i] - now
+    if retry > 0 then retry = reset end
+  end
+  if retry < 0 then retry = 0 end
+  local remaining = math.floor((ceilings[i] - used) / interval + 1e-6)
   if remaining < 0 then remaining = 0 end
   reply[3 * i - 1] = remaining
-  reply[3 * i] = string.format('%.0f', finish - now)
-  reply[3 * i + 1] = string.format('%.0f', retries[i])
+  reply[3 * i] = string.format('%.0f', reset)
+  reply[3 * i + 1] = string.format('%.0f', retry)
 end
 return reply
 """
@@ -55,13 +69,12 @@ return reply
 class RedisRateLimitStore:
     """Keep rate-limit state in Redis, shared by every worker and machine that uses it.
 
-    Each request is one ``EVALSHA`` of a Lua script that reads Redis's clock, applies GCRA to
-    every policy and writes all of them or none: one round trip, atomic, and immune to clock
-    skew between app machines. A policy's key is ``prefix + "{" + key + "}:" + bucket``: the
-    hash tag puts all of a client's policies in one Redis Cluster slot, so the script never
-    fails with ``CROSSSLOT``. A Redis error raises `RateLimitStoreError`; the middleware
-    time-boxes the call and applies its outage policy. redis-py's asyncio client runs on
-    asyncio only.
+    Each request is one ``EVALSHA`` of a Lua script that reads Redis's clock, applies every policy
+    (GCRA or fixed window) and writes all of them or none: one round trip, atomic, and immune to
+    clock skew between app machines. A policy's key is ``prefix + "{" + key + "}:" + bucket``: the
+    hash tag puts all of a client's policies in one Redis Cluster slot, so the script never fails
+    with ``CROSSSLOT``. A Redis error raises `RateLimitStoreError`; the middleware time-boxes the
+    call and applies its outage policy. redis-py's asyncio client runs on asyncio only.
 
     Args:
         url: ``redis://`` URL to connect to; the store owns that connection pool.
@@ -106,7 +119,7 @@ class RedisRateLimitStore:
             )
             client = redis.asyncio.Redis.from_pool(pool)
         self._client = client
-        self._script = client.register_script(GCRA_SCRIPT)
+        self._script = client.register_script(CHARGE_SCRIPT)
         self._errors = connection_errors(redis)
         self._prefix = prefix
         self._url = url
@@ -129,6 +142,7 @@ class RedisRateLimitStore:
         for limit in limits:
             args.append(limit.interval * 1e6)
             args.append(limit.tolerance * 1e6)
+            args.append(limit.window * 1e6 if limit.fixed else 0)
         try:
             reply = await self._script(keys=self.keys_for(key, limits), args=args)
         except self._errors as exc:

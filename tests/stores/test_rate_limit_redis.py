@@ -42,7 +42,10 @@ async def test_limits_are_kept_in_redis_under_hash_tagged_keys_that_expire(
     response = await hit(app, "/login")
     assert response.header("ratelimit") == '"burst";r=1;t=30, "login";r=4;t=720'
     keys = sorted(k.decode() for k in await redis_client.keys("*"))
-    assert keys == ["rl:{198.51.100.7}:/login|5/3600/5/login", "rl:{198.51.100.7}:2/60/2/burst"]
+    assert keys == [
+        "rl:{198.51.100.7}:/login|5/3600/5/gcra/login",
+        "rl:{198.51.100.7}:2/60/2/gcra/burst",
+    ]
     assert 0 < await redis_client.pttl(keys[1]) <= 30_001
     assert [(await hit(app)).status for _ in range(2)] == [200, 429]
     await store.aclose()
@@ -179,3 +182,20 @@ async def test_the_decision_carries_redis_states_to_the_app(redis_client: Any) -
     assert state.remaining == 2
     assert state.reset == pytest.approx(20, abs=0.01)
     assert state.retry_after == 0
+
+
+async def test_a_fixed_window_on_redis_resets_at_the_window_end_of_redis_clock(
+    redis_client: Any,
+) -> None:
+    store = RedisRateLimitStore(client=redis_client)
+    limits = [RateLimit("3/hour", strategy="fixed-window"), RateLimit("100/minute")]
+    seconds, micros = await redis_client.time()
+    window_left = 3600 - (seconds % 3600) - micros / 1e6
+    results = [await store.charge("k", limits, 1) for _ in range(4)]
+    assert [allowed for allowed, _ in results] == [True, True, True, False]
+    fixed, smooth = results[3][1]
+    assert (fixed.remaining, smooth.remaining) == (0, 97)  # the refusal charged neither
+    assert fixed.retry_after == fixed.reset
+    assert window_left - 1 < fixed.reset <= window_left
+    (key,) = [k for k in await redis_client.keys("*") if b"fixed-window" in k]
+    assert await redis_client.pttl(key) <= window_left * 1000 + 2
