@@ -217,7 +217,7 @@ def charge_limits(
     request is allowed, the values to store when it is, and each policy's state.
     """
     allowed = True
-    starts: list[float] = []
+    rows: list[tuple[RateLimit, float, float, float, float]] = []
     ends: list[float] = []
     for value, limit in zip(values, limits, strict=True):
         if limit.fixed:
@@ -230,21 +230,19 @@ def charge_limits(
         end = start + cost * limit.interval
         if end - ceiling > 1e-9:
             allowed = False
-        starts.append(start)
+        rows.append((limit, base, ceiling, start, end))
         ends.append(end)
     # A refused request changes nothing, so each policy reports its state without it.
     states = []
-    for limit, start, end in zip(limits, starts, ends, strict=True):
+    for limit, base, ceiling, start, end in rows:
         used = end if allowed else start
+        refused = end - ceiling > 1e-9
         if limit.fixed:
-            window_end = (math.floor(now / limit.window) + 1.0) * limit.window
-            ceiling = window_end + limit.window
-            reset = window_end - now
-            retry = reset if end - ceiling > 1e-9 else 0.0
+            reset = base - now
+            retry = reset if refused else 0.0
         else:
-            ceiling = now + limit.tolerance
             reset = used - now
-            retry = max(0.0, end - ceiling) if end - ceiling > 1e-9 else 0.0
+            retry = end - ceiling if refused else 0.0
         remaining = max(0, int((ceiling - used) / limit.interval + 1e-9))
         states.append(PolicyState(remaining, reset, retry))
     return allowed, ends, states
@@ -378,12 +376,13 @@ class _Policies:
 class _Breaker:
     """Stops asking a failing store for ``cooldown`` seconds, then lets one request probe it."""
 
-    __slots__ = ("clock", "cooldown", "failures", "open_until")
+    __slots__ = ("clock", "cooldown", "degraded", "failures", "open_until")
 
     def __init__(self, cooldown: float, clock: Callable[[], float]) -> None:
         self.cooldown = cooldown
         self.clock = clock
-        self.failures = 0
+        self.failures = 0  # store calls that failed
+        self.degraded = 0  # requests the outage policy decided
         self.open_until = 0.0
 
     def should_try(self) -> bool:
@@ -508,7 +507,6 @@ class RateLimitMiddleware:
         "_app_policies",
         "_breaker",
         "_cost",
-        "_degraded_requests",
         "_error_format",
         "_exclude",
         "_fail_open",
@@ -604,6 +602,11 @@ class RateLimitMiddleware:
                 )
             bound = tuple(_policy(entry)._bound(label) for entry in items)
             table.append((pattern, _Policies(app_limits + bound, fallback_workers)))
+        if not app_limits and not table:
+            raise ValueError(
+                "RateLimitMiddleware needs application_limits or route_limits; without either it"
+                " would limit nothing"
+            )
         self._route_table = PathTable(table) if table else None
         self.app = app
         self._store: RateLimitStore = MemoryRateLimitStore() if store is None else store
@@ -624,8 +627,7 @@ class RateLimitMiddleware:
         self._breaker = _Breaker(breaker_cooldown, clock)
         self._shadow = shadow
         self._websockets = limit_websockets
-        self._warned_no_client = [False]
-        self._degraded_requests = [0]
+        self._warned_no_client = [False]  # the one mutable flag: warn once, not per request
 
     @property
     def store_errors(self) -> int:
@@ -635,7 +637,7 @@ class RateLimitMiddleware:
     @property
     def degraded_requests(self) -> int:
         """How many requests the outage policy decided instead of the store."""
-        return self._degraded_requests[0]
+        return self._breaker.degraded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -704,7 +706,7 @@ class RateLimitMiddleware:
         try:
             allowed, states = await self._charge_store(key, policies.limits, cost)
         except RateLimitStoreError:
-            self._degraded_requests[0] += 1
+            self._breaker.degraded += 1
             if self._fallback is not None and policies.fallback is not None:
                 allowed, states = self._fallback.charge_now(key, policies.fallback, cost)
                 return self._decision(key, policies, allowed, states, "fallback")

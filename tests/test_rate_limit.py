@@ -206,6 +206,9 @@ def test_policies_with_the_same_name_on_one_request_are_refused() -> None:
         pytest.param({"fallback_workers": 0}, ValueError, "fallback_workers", id="0 workers"),
         pytest.param({"breaker_cooldown": -1}, ValueError, "breaker_cooldown", id="negative"),
         pytest.param({"route_limits": {"/a": []}}, ValueError, "exclude_paths", id="empty route"),
+        pytest.param(
+            {"application_limits": []}, ValueError, "would limit nothing", id="no policy at all"
+        ),
     ],
 )
 def test_bad_configuration_fails_at_construction(
