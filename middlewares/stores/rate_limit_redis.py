@@ -81,8 +81,8 @@ class RedisRateLimitStore:
         client: A ``redis.asyncio.Redis`` or ``RedisCluster`` the app owns; give this or
             ``url``.
         prefix: Prepended to every key. Defaults to ``"ratelimit:"``.
-        timeout: Seconds the connection pool (100 connections, with ``url``) waits for a free
-            connection, to connect or for a reply; a backstop behind the middleware's
+        timeout: Seconds to wait to connect or for a reply, with ``url`` (the store's pool
+            holds up to 1000 connections); a backstop behind the middleware's
             ``store_timeout``. Defaults to 1.
 
     Raises:
@@ -106,13 +106,12 @@ class RedisRateLimitStore:
             from redis.backoff import NoBackoff
 
             # One immediate retry replaces a pooled connection a restart broke; anything
-            # longer is the middleware's breaker's job, not a wait inside a request.
-            # A burst beyond the pool waits for a free connection (bounded by the middleware's
-            # time box) instead of failing with MaxConnectionsError, redis-py's default.
-            pool = redis.asyncio.BlockingConnectionPool.from_url(
+            # longer is the middleware's breaker's job, not a wait inside a request. A burst
+            # opens more connections, up to 1000 (redis-py's default pool stops at 100 and
+            # fails the rest); a pool that waits for a free connection costs every call more.
+            pool = redis.asyncio.ConnectionPool.from_url(
                 url,
-                max_connections=100,
-                timeout=timeout,
+                max_connections=1000,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 1),
@@ -138,11 +137,11 @@ class RedisRateLimitStore:
         self, key: str, limits: Sequence[RateLimit], cost: int
     ) -> tuple[bool, Sequence[PolicyState]]:
         """Charge ``cost`` to ``key`` under every policy, all or nothing (`RateLimitStore`)."""
-        args: list[float] = [cost]
-        for limit in limits:
-            args.append(limit.interval * 1e6)
-            args.append(limit.tolerance * 1e6)
-            args.append(limit.window * 1e6 if limit.fixed else 0)
+        args = [cost]
+        for limit in limits:  # whole µs: integers cost redis-py less to encode than floats
+            args.append(round(limit.interval * 1e6))
+            args.append(round(limit.tolerance * 1e6))
+            args.append(limit.window * 1_000_000 if limit.fixed else 0)
         try:
             reply = await self._script(keys=self.keys_for(key, limits), args=args)
         except self._errors as exc:

@@ -106,7 +106,7 @@ async def test_the_script_is_loaded_again_after_a_flush_or_restart(
 
 
 async def test_trap13_concurrent_hits_in_the_same_millisecond_all_count(redis_url: str) -> None:
-    # More at once than the pool has connections: the rest wait for one, none fails.
+    # More at once than redis-py's default pool of 100 connections allows: none fails.
     store = RedisRateLimitStore(redis_url)
     limits = [RateLimit("150/minute")]
     results = await asyncio.gather(*(store.charge("k", limits, 1) for _ in range(160)))
