@@ -494,8 +494,11 @@ class RateLimitMiddleware:
             tries it again. Defaults to 1.
         shadow: Compute and log decisions without enforcing them, and send no headers: for
             rolling out a new limit.
-        limit_websockets: Limit WebSocket handshakes too: refused with ``status_code`` where the
-            server supports denial responses, else closed before accept (the server answers 403).
+        limit_websockets: Limit WebSocket handshakes too: a refused handshake is closed before
+            accept, which the server answers with 403.
+        websocket_denial_response: Refuse handshakes with ``status_code``, ``Retry-After`` and
+            the ``RateLimit`` headers instead, where the server supports denial responses
+            (uvicorn's default WebSocket stack logs an ERROR line for each, hence opt-in).
         clock: Monotonic clock in seconds, for the breaker; tests inject a fake one.
 
     Raises:
@@ -523,6 +526,7 @@ class RateLimitMiddleware:
         "_store",
         "_timeout",
         "_warned_no_client",
+        "_websocket_denial",
         "_websockets",
         "app",
     )
@@ -550,6 +554,7 @@ class RateLimitMiddleware:
         breaker_cooldown: float = 1.0,
         shadow: bool = False,
         limit_websockets: bool = True,
+        websocket_denial_response: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from .stores.rate_limit_memory import MemoryRateLimitStore
@@ -627,6 +632,7 @@ class RateLimitMiddleware:
         self._breaker = _Breaker(breaker_cooldown, clock)
         self._shadow = shadow
         self._websockets = limit_websockets
+        self._websocket_denial = websocket_denial_response
         self._warned_no_client = [False]  # the one mutable flag: warn once, not per request
 
     @property
@@ -823,7 +829,7 @@ class RateLimitMiddleware:
         message = await receive()
         if message["type"] != "websocket.connect":
             return  # the client left before the handshake completed
-        if "websocket.http.response" in (scope.get("extensions") or {}):
+        if self._websocket_denial and "websocket.http.response" in (scope.get("extensions") or {}):
             status, headers, body, content_type = self._refusal(decision, policies)
             headers.append((b"content-type", content_type))
             headers.append((b"content-length", b"%d" % len(body)))
@@ -833,7 +839,7 @@ class RateLimitMiddleware:
             await send({"type": "websocket.http.response.body", "body": body})
         else:
             # Before accept, a close makes the server answer the handshake with 403.
-            await send({"type": "websocket.close", "code": 1008})
+            await send({"type": "websocket.close", "code": 1008})  # RFC 6455 §7.4.1: policy
 
 
 def _policy(entry: RateLimit | str) -> RateLimit:

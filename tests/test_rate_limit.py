@@ -662,19 +662,23 @@ async def test_websocket_handshakes_over_the_limit_are_refused_before_the_app() 
         await send({"type": "websocket.close", "code": 1000})
 
     middleware = limiter(app, application_limits=["1/minute"])
+    denial_offered = {"websocket.http.response": {}}
     await run_asgi(middleware, websocket_scope("/ws"))
-    closed = await run_asgi(middleware, websocket_scope("/ws"))
-    assert closed.of_type("websocket.close")[0]["code"] == 1008
-    denial = await run_asgi(
-        middleware, websocket_scope("/ws", extensions={"websocket.http.response": {}})
-    )
+    closed = await run_asgi(middleware, websocket_scope("/ws", extensions=denial_offered))
+    assert closed.messages == [{"type": "websocket.close", "code": 1008}]
+    with_denial = limiter(app, application_limits=["1/minute"], websocket_denial_response=True)
+    await run_asgi(with_denial, websocket_scope("/ws"))
+    denial = await run_asgi(with_denial, websocket_scope("/ws", extensions=denial_offered))
     assert denial.status == 429
     assert denial.header("retry-after") == "60"
-    assert accepted == ["/ws"]
+    assert denial.header("ratelimit") == '"1/minute";r=0;t=60'
+    closed = await run_asgi(with_denial, websocket_scope("/ws"))  # the server offers none
+    assert closed.messages == [{"type": "websocket.close", "code": 1008}]
+    assert accepted == ["/ws", "/ws"]
     unlimited = limiter(app, application_limits=["1/minute"], limit_websockets=False)
     for _ in range(2):
         await run_asgi(unlimited, websocket_scope("/ws"))
-    assert accepted == ["/ws", "/ws", "/ws"]
+    assert accepted == ["/ws", "/ws", "/ws", "/ws"]
 
 
 async def test_a_handshake_whose_client_left_gets_nothing_sent() -> None:

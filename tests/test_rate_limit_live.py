@@ -1,5 +1,5 @@
 """RateLimitMiddleware over the wire, through a real uvicorn: refusals and headers as a client
-receives them, a streamed body intact, WebSocket handshakes refused with 429, and hostile
+receives them, a streamed body intact, WebSocket handshakes refused, and hostile
 headers that never produce a 500."""
 
 from __future__ import annotations
@@ -51,12 +51,8 @@ async def echo(websocket: WebSocket) -> None:
 
 
 def served_app() -> RateLimitMiddleware:
-    inner = Starlette(
-        routes=[Route("/", home), Route("/stream", stream), WebSocketRoute("/ws", echo)]
-    )
-    return RateLimitMiddleware(
-        inner, application_limits=["3/minute"], route_limits={"/ws": "1/minute"}
-    )
+    inner = Starlette(routes=[Route("/", home), Route("/stream", stream)])
+    return RateLimitMiddleware(inner, application_limits=["3/minute"])
 
 
 def test_refusals_and_headers_over_the_wire(live_server: LiveServer) -> None:
@@ -77,19 +73,32 @@ def test_a_streamed_body_arrives_whole_with_the_headers(live_server: LiveServer)
     assert body == b"part 0\npart 1\npart 2\n"
 
 
-@pytest.mark.parametrize("implementation", ["websockets-sansio", "wsproto"])
-def test_websocket_handshakes_over_the_limit_get_429(
-    live_server: LiveServer, implementation: str
+def served_websocket(**options: Any) -> RateLimitMiddleware:
+    return RateLimitMiddleware(
+        Starlette(routes=[WebSocketRoute("/ws", echo)]), application_limits=["1/minute"], **options
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "status"),
+    [
+        pytest.param({}, 403, id="closed before accept"),
+        pytest.param({"websocket_denial_response": True}, 429, id="denial response"),
+    ],
+)
+def test_websocket_handshakes_over_the_limit_are_refused_over_the_wire(
+    live_server: LiveServer, options: dict[str, Any], status: int
 ) -> None:
-    with live_server(served_app(), ws=implementation) as url:
+    with live_server(served_websocket(**options), ws="wsproto") as url:
         ws_url = url.replace("http://", "ws://") + "/ws"
         with connect(ws_url) as socket:
             socket.send("hello")
             assert socket.recv() == "hello"
         with pytest.raises(InvalidStatus) as refused:
             connect(ws_url)
-    assert refused.value.response.status_code == 429
-    assert int(refused.value.response.headers["retry-after"]) >= 1
+    assert refused.value.response.status_code == status
+    if status == 429:
+        assert int(refused.value.response.headers["retry-after"]) >= 1
 
 
 @pytest.mark.parametrize(
