@@ -254,7 +254,12 @@ def group_address(host: str, ipv4_mask: int = 32, ipv6_mask: int = 64) -> str:
 
     IPv6 clients are grouped by ``/64`` by default, since one subscriber usually holds a whole
     /64 and can pick any address in it. IPv4-mapped IPv6 addresses count as IPv4. Strings that
-    are not IP addresses (a test client's name) are returned unchanged.
+    are not IP addresses (a test client's name) are returned unchanged, cut to 128 characters.
+
+    Args:
+        host: The client address, as ``scope["client"][0]`` holds it.
+        ipv4_mask: Prefix length IPv4 addresses are grouped by.
+        ipv6_mask: Prefix length IPv6 addresses are grouped by.
     """
     try:
         address = ipaddress.ip_address(host)
@@ -274,6 +279,12 @@ def header_key(name: str) -> KeyFunc:
     The value is stored as a SHA-256 digest, so secrets never reach the store and a huge value
     costs no memory. A client can invent values, so validate keys before this middleware or
     keep an address-keyed policy beside it.
+
+    Args:
+        name: The header's name, any case: ``"X-API-Key"``.
+
+    Raises:
+        ValueError: ``name`` is not a header name.
     """
     if not is_token(name):
         raise ValueError(f"name must be a header name, got {name!r}")
@@ -290,7 +301,11 @@ def header_key(name: str) -> KeyFunc:
 
 def session_key(field: str = "user_id") -> KeyFunc:
     """Key requests by a field of the session (the signed-in user); without it, by client
-    address. Needs `SessionMiddleware` outside this middleware."""
+    address. Needs `SessionMiddleware` outside this middleware.
+
+    Args:
+        field: The session key holding the user's id. Defaults to ``"user_id"``.
+    """
 
     def key_from_session(scope: Scope) -> str | None:
         session = scope.get("session")
