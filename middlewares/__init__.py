@@ -22,6 +22,8 @@ from .offload import (
     thread_pool,
 )
 from .proxy_headers import ProxyHeadersMiddleware
+from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
+from .rate_limit import RateLimit, RateLimitMiddleware, RateLimitStore
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .security_headers import NONCE, SecurityHeadersMiddleware, get_csp_nonce
 from .sessions import (
@@ -71,6 +73,9 @@ __all__ = [
     "PoolFullError",
     "ProxyHeadersMiddleware",
     "OpenTelemetryMiddleware",
+    "RateLimit",
+    "RateLimitMiddleware",
+    "RateLimitStore",
     "RequestDecompressionMiddleware",
     "RequestIDFilter",
     "RequestIDMiddleware",

@@ -61,12 +61,15 @@ def serve(app: ASGIApp, **config: Any) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start a throw-away redis-server on a free port; yield its URL and process."""
+def redis_server(
+    *options: str, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start a throw-away redis-server with ``options`` on ``port`` (a free one by default);
+    yield its URL and process."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: scripts/test installs it")
-    port = free_port()
+    port = free_port() if port is None else port
     with tempfile.TemporaryDirectory() as workdir:
         process = subprocess.Popen(
             [
@@ -81,6 +84,7 @@ def redis_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
                 "no",
                 "--dir",
                 workdir,
+                *options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -25,6 +25,7 @@ WRAPPERS: dict[str, dict[str, Any]] = {
     "OffloadMiddleware": {},
     "ProxyHeadersMiddleware": {},
     "OpenTelemetryMiddleware": {},
+    "RateLimitMiddleware": {"application_limits": ["1/minute"]},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {},
     "SessionMiddleware": {"secret_key": "s" * 32},

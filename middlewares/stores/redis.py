@@ -10,6 +10,32 @@ from ..sessions import SessionStoreError
 __all__ = ["RedisStore"]
 
 
+def import_redis(owner: str, url: str | None, client: Any, timeout: float) -> Any:
+    """Import ``redis.asyncio`` for the store class ``owner`` and check its connection
+    arguments: exactly one of ``url`` and ``client``, and a ``timeout`` in seconds > 0.
+
+    Raises:
+        ImportError: redis-py is not installed.
+        ValueError: neither or both of ``url`` and ``client``, or a bad ``timeout``.
+    """
+    try:
+        import redis.asyncio
+    except ImportError:  # pragma: no cover - redis is installed wherever tests run
+        raise ImportError(
+            f"{owner} needs the 'redis' extra: pip install 'middlewares[redis]'"
+        ) from None
+    if (url is None) == (client is None):
+        raise ValueError(f"{owner} needs exactly one of url or client")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    return redis
+
+
+def connection_errors(redis: Any) -> tuple[type[Exception], ...]:
+    """What a dead, stopped or unreachable server raises; anything else is a bug to surface."""
+    return (redis.RedisError, OSError, TimeoutError)
+
+
 class RedisStore:
     """Keep sessions in Redis, shared by every worker and machine that uses the same server.
 
@@ -41,23 +67,13 @@ class RedisStore:
         prefix: str = "session:",
         timeout: float = 2.0,
     ) -> None:
-        try:
-            import redis.asyncio
-        except ImportError:  # pragma: no cover - redis is installed wherever tests run
-            raise ImportError(
-                "RedisStore needs the 'redis' extra: pip install 'middlewares[redis]'"
-            ) from None
-        if (url is None) == (client is None):
-            raise ValueError("RedisStore needs exactly one of url or client")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        redis = import_redis("RedisStore", url, client, timeout)
         if url is not None:
             client = redis.asyncio.from_url(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
         self._client = client
-        # What a dead, stopped or unreachable server raises; anything else is a bug to surface.
-        self._errors = (redis.RedisError, OSError, TimeoutError)
+        self._errors = connection_errors(redis)
         self._prefix = prefix
         self._url = url
 
