@@ -22,7 +22,6 @@ from .offload import (
     thread_pool,
 )
 from .proxy_headers import ProxyHeadersMiddleware
-from .offload import OffloadMiddleware, process_pool, run_in_process, run_in_thread, thread_pool
 from .rate_limit import RateLimit, RateLimitMiddleware, RateLimitStore
 from .request_id import RequestIDFilter, RequestIDMiddleware, get_request_id
 from .security_headers import NONCE, SecurityHeadersMiddleware, get_csp_nonce
@@ -70,9 +69,9 @@ __all__ = [
     "HTTPSRedirectMiddleware",
     "Layer",
     "OffloadMiddleware",
+    "OpenTelemetryMiddleware",
     "PoolFullError",
     "ProxyHeadersMiddleware",
-    "OpenTelemetryMiddleware",
     "RateLimit",
     "RateLimitMiddleware",
     "RateLimitStore",
@@ -90,8 +89,8 @@ __all__ = [
     "TimeoutMiddleware",
     "Timeouts",
     "TimingMiddleware",
-    "TrustedHostMiddleware",
     "TraceIDFilter",
+    "TrustedHostMiddleware",
     "WSGIMiddleware",
     "__version__",
     "add_timing",
@@ -104,8 +103,8 @@ __all__ = [
     "get_session",
     "pool_full_handler",
     "process_pool",
-    "rotate_csrf_token",
     "remaining",
+    "rotate_csrf_token",
     "run_in_process",
     "run_in_thread",
     "thread_pool",

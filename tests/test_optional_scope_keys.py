@@ -20,23 +20,28 @@ pytestmark = pytest.mark.anyio
 # Every middleware with the configuration that makes it read the most of the scope. A new
 # middleware is one line here.
 MIDDLEWARES: dict[str, dict[str, Any]] = {
+    "AccessLogMiddleware": {"exclude_paths": ["/skip/*"]},
     "BlockingDetector": {"enabled": True},
+    "BodyLimitMiddleware": {"max_body_size": 100, "path_limits": {"/skip/*": None}},
     "CORSMiddleware": {"allow_origins": ["https://a.example"], "allow_credentials": True},
     "CSRFMiddleware": {"secret": "k" * 32, "trusted_origins": ["https://a.example"]},
     "CompressionMiddleware": {"exclude_paths": ["/skip/*"]},
     "GZipMiddleware": {},
     "HTTPSRedirectMiddleware": {"allowed_hosts": ["a.example"], "exclude_paths": ["/skip/*"]},
     "OffloadMiddleware": {"exclude_paths": ["/skip/*"]},
+    "OpenTelemetryMiddleware": {"excluded_urls": ["/skip"]},
     "ProxyHeadersMiddleware": {
         "trusted_hosts": "127.0.0.1",
         "x_host": 1,
         "x_port": 1,
         "x_prefix": 1,
     },
+    "RateLimitMiddleware": {"application_limits": ["100/minute"]},
     "RequestDecompressionMiddleware": {},
     "RequestIDMiddleware": {"trusted_proxies": ["127.0.0.1"]},
     "SecurityHeadersMiddleware": {"overrides": {"/skip/*": False}},
     "SessionMiddleware": {"secret_key": "k" * 32},
+    "TimeoutMiddleware": {"timeout": 5, "idle_timeout": 5},
     "TimingMiddleware": {},
     "TrustedHostMiddleware": {"allowed_hosts": ["a.example"], "exclude_paths": ["/skip/*"]},
 }
