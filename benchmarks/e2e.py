@@ -39,7 +39,9 @@ def measure(
     ``module:attribute``; return wrk's requests/s after a warm-up, with the encoding and size of
     the response, so that stacks doing different work are not compared."""
     target = app if ":" in app else f"benchmarks.e2e_apps:{app}"
-    with uvicorn_process(target, "--http", "httptools", "--lifespan", "off") as (url, _):
+    with uvicorn_process(
+        target, "--http", "httptools", "--lifespan", "off", "--no-proxy-headers"
+    ) as (url, _):
         encoding, size = sample(url + path, headers)
         wrk(url + path, seconds=1, connections=connections, headers=headers)
         rate = wrk(url + path, seconds=seconds, connections=connections, headers=headers)

@@ -123,3 +123,73 @@ ours_stack = _ours()
 one_layer = _OneLayer(_reads_session)
 #: The same stack from Starlette 1.10 (CORS, sessions), starlette-compress and timing-asgi.
 peers_stack = _peers()
+
+
+#: The production edge, outermost first: proxy headers, trusted host, security headers,
+#: request id, timing, CORS, compression, sessions, CSRF, body limit. Served with
+#: ``--no-proxy-headers`` so uvicorn's own proxy layer is not counted twice.
+EDGE_HOSTS = ["api.example.com", "*.example.com"]
+
+
+def _edge_ours() -> ASGIApp:
+    from middlewares import (
+        BodyLimitMiddleware,
+        CompressionMiddleware,
+        CORSMiddleware,
+        CSRFMiddleware,
+        Layer,
+        ProxyHeadersMiddleware,
+        RequestIDMiddleware,
+        SecurityHeadersMiddleware,
+        SessionMiddleware,
+        TimingMiddleware,
+        TrustedHostMiddleware,
+        compose,
+    )
+
+    return compose(
+        _reads_session,
+        Layer(ProxyHeadersMiddleware, trusted_hosts="127.0.0.1"),
+        Layer(TrustedHostMiddleware, allowed_hosts=EDGE_HOSTS),
+        Layer(SecurityHeadersMiddleware),
+        Layer(RequestIDMiddleware),
+        Layer(TimingMiddleware),
+        Layer(CORSMiddleware, allow_origins=["https://app.example.com"]),
+        Layer(CompressionMiddleware, gzip_level=6),
+        Layer(SessionMiddleware, secret_key="benchmark-secret-key-of-32-bytes!"),
+        Layer(CSRFMiddleware),
+        Layer(BodyLimitMiddleware, max_body_size=1_000_000),
+    )
+
+
+def _edge_peers() -> ASGIApp:
+    from asgi_correlation_id import CorrelationIdMiddleware
+    from secure.middleware.asgi import SecureASGIMiddleware
+    from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette_compress import CompressMiddleware
+    from starlette_csrf import CSRFMiddleware
+    from timing_asgi import TimingMiddleware
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    app: ASGIApp = RequestBodyLimitMiddleware(_reads_session, max_body_size=1_000_000)
+    app = CSRFMiddleware(app, secret="benchmark-secret-key-of-32-bytes!")
+    app = SessionMiddleware(app, secret_key="benchmark-secret-key-of-32-bytes!")
+    app = CompressMiddleware(app, gzip_level=6)
+    app = CORSMiddleware(app, allow_origins=["https://app.example.com"])
+    app = TimingMiddleware(app, client=_NoStatsd())
+    app = CorrelationIdMiddleware(app)
+    app = SecureASGIMiddleware(app)
+    app = TrustedHostMiddleware(app, allowed_hosts=EDGE_HOSTS)
+    return ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")
+
+
+def __getattr__(name: str) -> ASGIApp:
+    # Built on first use, so a run of other apps needs none of the edge layers' imports.
+    if name == "edge_ours":
+        return _edge_ours()
+    if name == "edge_peers":
+        return _edge_peers()
+    raise AttributeError(name)
