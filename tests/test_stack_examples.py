@@ -67,6 +67,16 @@ def layers(app: Any) -> list[str]:
         app = inner
 
 
+def snippet_layers(snippet: str, order: list[str]) -> list[str]:
+    """The layers a docs snippet wraps, outermost first: ``Middleware(X``, ``Layer(X`` and
+    ``X(`` in the text, imports left out; ``add_middleware`` calls run innermost first."""
+    code = re.sub(r"^(?:from|import) [^(\n]*(?:\([^)]*\))?", "", snippet, flags=re.MULTILINE)
+    names = "|".join(order)
+    found = re.findall(rf"(?:Middleware|Layer)\(\s*({names})\b|\b({names})\(", code)
+    layers = [wrapped or called for wrapped, called in found]
+    return layers[::-1] if "add_middleware" in code else layers
+
+
 def load(framework: str) -> Any:
     return importlib.import_module(f"examples.stack_{framework}")
 
@@ -93,6 +103,19 @@ def test_the_ordering_table_has_one_row_per_diagram_line_in_the_same_order() -> 
 
 def test_the_bare_stack_is_the_whole_documented_stack() -> None:
     assert layers(load("bare").app) == documented_order()
+
+
+@pytest.mark.parametrize(
+    "page", sorted(path.name for path in (ROOT / "docs").glob("*.md")), ids=str
+)
+def test_every_snippet_on_a_docs_page_stacks_its_layers_in_the_documented_order(
+    page: str,
+) -> None:
+    order = documented_order()
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    for snippet in re.findall(r"```python\n(.*?)```", text, re.DOTALL):
+        found = snippet_layers(snippet, order)
+        assert found == sorted(found, key=order.index), (page, found)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
