@@ -101,18 +101,25 @@ def test_the_ordering_table_has_one_row_per_diagram_line_in_the_same_order() -> 
     assert documented_table() == documented_order()
 
 
+def test_the_readme_and_the_docs_overview_share_one_table() -> None:
+    def table(page: str) -> str:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        return text.split("| middleware | replaces |", 1)[1].split("\n\n", 1)[0]
+
+    assert table("README.md").replace("](docs/", "](") == table("docs/index.md")
+
+
 def test_the_bare_stack_is_the_whole_documented_stack() -> None:
     assert layers(load("bare").app) == documented_order()
 
 
-@pytest.mark.parametrize(
-    "page", sorted(path.name for path in (ROOT / "docs").glob("*.md")), ids=str
-)
-def test_every_snippet_on_a_docs_page_stacks_its_layers_in_the_documented_order(
-    page: str,
-) -> None:
+PAGES = ["README.md", *sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_snippet_on_a_page_stacks_its_layers_in_the_documented_order(page: str) -> None:
     order = documented_order()
-    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    text = (ROOT / page).read_text(encoding="utf-8")
     for snippet in re.findall(r"```python\n(.*?)```", text, re.DOTALL):
         found = snippet_layers(snippet, order)
         assert found == sorted(found, key=order.index), (page, found)
