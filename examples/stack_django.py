@@ -2,7 +2,7 @@
 (docs/ordering.md), configured inline so the file runs alone.
 Django's own session framework is not involved: views read ``request.scope["session"]``.
 
-Run it with ``uvicorn examples.stack_django:app --lifespan on``.
+Run it with ``uvicorn examples.stack_django:app --lifespan on --no-proxy-headers``.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 innermost first. ``ProxyHeadersMiddleware`` wraps the app itself, outside FastAPI's
 ``ServerErrorMiddleware``, so even its error page and log line see the real client.
 
-Run it with ``uvicorn examples.stack_fastapi:app --lifespan on``: then a
-bad middleware argument stops the server at start-up; without it, the framework builds its
-middleware stack on the first request and every request fails with a 500.
+Run it with ``uvicorn examples.stack_fastapi:app --lifespan on --no-proxy-headers`` (this
+app's ``ProxyHeadersMiddleware`` replaces uvicorn's). With ``--lifespan on`` a bad middleware
+argument stops the server at start-up; without it, the framework builds its middleware stack
+on the first request and every request fails with a 500.
 """
 
 from __future__ import annotations

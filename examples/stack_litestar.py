@@ -2,8 +2,9 @@
 ``DefineMiddleware`` passes the app by keyword, and the list runs outermost first.
 ``request.session`` reads the session this library loads.
 
-Run it with ``uvicorn examples.stack_litestar:app --lifespan on`` (Litestar builds its middleware
-when the app is created, so a bad argument fails at import whatever the lifespan mode).
+Run it with ``uvicorn examples.stack_litestar:app --lifespan on --no-proxy-headers`` (Litestar
+builds its middleware when the app is created, so a bad argument fails at import whatever the
+lifespan mode).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 Quart's own ``session`` is a separate mechanism; this library's session is
 ``request.scope["session"]``.
 
-Run it with ``uvicorn examples.stack_quart:app --lifespan on``.
+Run it with ``uvicorn examples.stack_quart:app --lifespan on --no-proxy-headers``.
 """
 
 from __future__ import annotations
