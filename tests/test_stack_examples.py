@@ -10,6 +10,7 @@ import json
 import logging
 import pathlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.anyio
 
 ROOT = pathlib.Path(__file__).parent.parent
 FRAMEWORKS = ["bare", "starlette", "fastapi", "litestar", "quart", "django"]
+PAGES = ["README.md", *sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))]
 APP_ORIGIN = "https://app.example.com"
 # What the TLS-terminating proxy on 127.0.0.1 that every stack trusts adds to a request.
 BEHIND_TLS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
@@ -82,7 +84,7 @@ def load(framework: str) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def client_for(module: Any) -> Any:
+async def client_for(module: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with contextlib.AsyncExitStack() as stack:
         if module.__name__.endswith("django"):
             from django.test.utils import override_settings
@@ -111,9 +113,6 @@ def test_the_readme_and_the_docs_overview_share_one_table() -> None:
 
 def test_the_bare_stack_is_the_whole_documented_stack() -> None:
     assert layers(load("bare").app) == documented_order()
-
-
-PAGES = ["README.md", *sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))]
 
 
 @pytest.mark.parametrize("page", PAGES)
