@@ -1,7 +1,8 @@
-"""The full stack around Django's ASGI handler, configured inline so the file runs alone.
+"""The full stack around Django's ASGI handler, in the order of the ordering page
+(docs/ordering.md), configured inline so the file runs alone.
 Django's own session framework is not involved: views read ``request.scope["session"]``.
 
-Run it with ``uvicorn examples.stack_django:app --lifespan on``.
+Run it with ``uvicorn examples.stack_django:app --lifespan on --no-proxy-headers``.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ from middlewares import (
     CompressionMiddleware,
     CORSMiddleware,
     Layer,
+    ProxyHeadersMiddleware,
     RequestIDMiddleware,
+    SecurityHeadersMiddleware,
     SessionMiddleware,
     TimingMiddleware,
     compose,
     get_request_id,
     timing,
 )
+from middlewares.security_headers import JSON_API_PRESET
 
 # In production set SESSION_SECRET, made with: python -c "import secrets; print(secrets.token_urlsafe(32))"
 # Without it each process makes a random key: sessions end at restart, differ per worker.
 SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
+# The addresses of the reverse proxies in front: their X-Forwarded-* headers are believed.
+PROXIES = os.environ.get("TRUSTED_PROXIES", "127.0.0.1").split(",")
 
 
 async def home(request: HttpRequest) -> JsonResponse:
@@ -57,9 +63,11 @@ urlpatterns = [path("", home)]
 
 app = compose(
     get_asgi_application(),
+    Layer(ProxyHeadersMiddleware, trusted_hosts=PROXIES),
     Layer(RequestIDMiddleware),
     Layer(TimingMiddleware),
+    Layer(SecurityHeadersMiddleware, **JSON_API_PRESET),
     Layer(CORSMiddleware, allow_origins=["https://app.example.com"], allow_credentials=True),
     Layer(CompressionMiddleware),
-    Layer(SessionMiddleware, secret_key=SECRET),
+    Layer(SessionMiddleware, secret_key=SECRET, https_only="auto"),
 )

@@ -17,7 +17,10 @@ EXAMPLES = sorted(
 pytestmark = pytest.mark.anyio
 
 # Examples that expect a request as their reverse proxy forwards it.
-HEADERS = {"proxies": {"x-forwarded-proto": "https"}}
+HEADERS = {
+    "proxies": {"x-forwarded-proto": "https"},
+    "stack_bare": {"x-forwarded-proto": "https"},
+}
 
 
 @pytest.fixture
