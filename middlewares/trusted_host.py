@@ -54,8 +54,9 @@ class TrustedHostMiddleware:
     repeated or malformed ``Host`` (a path, query, userinfo, bad IPv6, port over 65535), or none
     in HTTP/1.1, is refused with 400 before the app runs, whatever the list. A refused
     WebSocket handshake gets the 400 as a denial response when the server supports it, else a
-    close (1008). Put it outermost after ``ProxyHeadersMiddleware``, so no inner layer ever
-    builds a URL from an unchecked host.
+    close (1008). Put it inside ``ProxyHeadersMiddleware`` and the logging, tracing and
+    security-header layers, before anything that builds a URL from ``Host`` (see the ordering
+    page), so no inner layer ever builds a URL from an unchecked host.
 
     Args:
         app: The ASGI application to wrap.
