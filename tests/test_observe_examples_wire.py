@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -29,10 +31,9 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from middlewares._types import Receive, Scope, Send
+from middlewares.access_log import build_record, format_combined
 
 from .servers import free_port, serve
-
-pytestmark = pytest.mark.server
 
 ROOT = pathlib.Path(__file__).parent.parent
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -83,11 +84,17 @@ def uvicorn_example(name: str, *flags: str, **env: str) -> Iterator[Example]:
     assert all(line.startswith("INFO") for line in example.stderr.splitlines()), example.stderr
 
 
-def raw_request(url: str, request: bytes) -> bytes:
-    """Send ``request`` as is (httpx refuses what a hostile client sends); return the body."""
+def request(target: bytes, *headers: bytes, method: bytes = b"GET") -> bytes:
+    """An HTTP/1.1 request, its bytes as given, asking the server to close after replying."""
+    lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", *headers]
+    return b"\r\n".join([*lines, b"Connection: close", b"", b""])
+
+
+def raw_request(url: str, sent: bytes) -> bytes:
+    """Send ``sent`` as is (httpx refuses what a hostile client sends); return the body."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(request)
+        sock.sendall(sent)
         reply = b""
         while chunk := sock.recv(65536):
             reply += chunk
@@ -97,15 +104,14 @@ def raw_request(url: str, request: bytes) -> bytes:
 # --- structlog --------------------------------------------------------------------------------
 
 
-def test_structlog_example_writes_one_json_line_per_request_with_the_record_fields() -> None:
+@pytest.mark.server
+def test_trap_57_structlog_example_writes_one_json_line_per_request_with_its_fields() -> None:
     with uvicorn_example("access_log_structlog", "--no-access-log") as example:
         with httpx.Client(base_url=example.url) as http:
             user = http.get("/users/7", params={"token": "abc"}, headers={"user-agent": "curl"})
             home = http.get("/")
         # Trap 60: a path with an encoded newline and ANSI escape stays on its line.
-        raw_request(
-            example.url, b"GET /%0a%1b[31m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
+        raw_request(example.url, request(b"/%0a%1b[31m"))
     lines = [json.loads(line) for line in example.stdout.splitlines()]  # every line is JSON
     event, *access = lines
     assert (event["event"], event["user_id"], event["logger"]) == ("user loaded", 7, "shop.users")
@@ -139,11 +145,7 @@ HTTPD_COMBINEDLOG = re.compile(
 )
 
 
-def request(target: bytes, *headers: bytes, method: bytes = b"GET") -> bytes:
-    lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", *headers]
-    return b"\r\n".join([*lines, b"Connection: close", b"", b""])
-
-
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("sent", "fields"),
     [
@@ -202,6 +204,45 @@ def test_combined_example_lines_parse_with_a_shippers_pattern(
     assert {key: parsed[key] for key in expected} == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PROPFIND"]),
+    raw_path=st.binary(max_size=40),
+    query=st.binary(max_size=40),
+    header_values=st.lists(st.binary(max_size=40), min_size=2, max_size=2),
+    client=st.ip_addresses(),
+    status=st.integers(100, 599),
+    sent=st.integers(0, 10**12),
+)
+def test_any_request_gives_one_combined_line_a_shipper_parses_to_the_true_fields(
+    method: str,
+    raw_path: bytes,
+    query: bytes,
+    header_values: list[bytes],
+    client: Any,
+    status: int,
+    sent: int,
+) -> None:
+    user_agent, referer = header_values
+    scope = {
+        "type": "http",
+        "method": method,
+        "raw_path": raw_path,
+        "query_string": query,
+        "http_version": "1.1",
+        "headers": [(b"user-agent", user_agent), (b"referer", referer)],
+        "client": (str(client), 5000),
+    }
+    record = build_record(scope, status=status, outcome="ok", started=time.time(), bytes_sent=sent)
+    line = format_combined(record)
+    match = HTTPD_COMBINEDLOG.fullmatch(line)
+    assert match is not None, line
+    assert line.isprintable()  # no newline, no escape sequence reaches the terminal
+    parsed = match.groupdict()
+    assert (parsed["clientip"], parsed["response"]) == (str(client), str(status))
+    assert parsed["bytes"] == (str(sent) if sent else None)
+
+
 # --- OpenTelemetry, console exporter ----------------------------------------------------------
 
 
@@ -215,6 +256,7 @@ def json_documents(text: str) -> list[Any]:
     return documents
 
 
+@pytest.mark.server
 def test_console_example_prints_the_span_as_json() -> None:
     with uvicorn_example("otel_console", "--no-access-log") as example:
         response = httpx.get(f"{example.url}/items/3", headers={"traceparent": TRACEPARENT})
@@ -266,6 +308,7 @@ def attributes(pairs: Any) -> dict[str, Any]:
     return values
 
 
+@pytest.mark.server
 def test_otlp_example_exports_spans_and_metrics_to_the_collector_in_the_environment() -> None:
     collector = Collector()
     with serve(collector) as endpoint:
