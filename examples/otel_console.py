@@ -30,7 +30,7 @@ from middlewares import (
 )
 
 tracer_provider = TracerProvider(resource=Resource.create({"service.name": "example"}))
-# In production: BatchSpanProcessor(OTLPSpanExporter()), see docs/opentelemetry.md.
+# In production: batch to a collector, as examples/otel_otlp.py does.
 tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
 
 log = logging.getLogger("example")

@@ -641,7 +641,9 @@ class AccessLogMiddleware:
                         ttfb=None if first is None else first - start,
                         duration=(end if last is None else last) - start,
                         bytes_received=received,
-                        bytes_sent=sent,
+                        # RFC 9110 §9.3.2: the server sends no content for HEAD, whatever
+                        # the app passed it (Starlette passes the GET body).
+                        bytes_sent=0 if scope.get("method") == "HEAD" else sent,
                         raw_path=raw_path,
                         root_path=root_path,
                         redact_query_params=self._redact_params,

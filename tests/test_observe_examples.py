@@ -35,6 +35,15 @@ async def test_stdlib_example_logs_the_user_redacts_and_skips_health() -> None:
     assert line["bytes_sent"] == len(response.content)
 
 
+async def test_stdlib_example_counts_no_bytes_sent_for_head() -> None:
+    # RFC 9110 §9.3.2: Starlette hands the server the GET body, which the server drops.
+    with collected(access_log_stdlib.access) as records:
+        async with client(access_log_stdlib.app) as http:
+            response = await http.head("/users/7")
+    (line,) = [json.loads(record.getMessage()) for record in records]
+    assert (response.status_code, line["method"], line["bytes_sent"]) == (200, "HEAD", 0)
+
+
 async def test_combined_example_writes_apache_lines() -> None:
     with collected(access_log_combined.combined) as records:
         async with client(access_log_combined.app) as http:
