@@ -42,6 +42,7 @@ from middlewares import (
     SecurityHeadersMiddleware,
     SessionMiddleware,
     TimeoutMiddleware,
+    Timeouts,
     TimingMiddleware,
     get_request_id,
     remaining,
@@ -49,6 +50,7 @@ from middlewares import (
     timing,
 )
 from middlewares._core.codecs import make_codec
+from middlewares.access_log import AccessRecord, format_json
 from middlewares.security_headers import DEFAULT_CSP
 
 PORT = int(os.environ.get("SHOWCASE_PORT", "8000"))
@@ -62,20 +64,9 @@ CATALOGUE = [
 CATALOGUE_BYTES = json.dumps(CATALOGUE).encode()
 UPLOAD_LIMIT = 1024 * 1024
 
-# The access log panel reads the last lines the page's AccessLogMiddleware wrote.
-RECENT: collections.deque[str] = collections.deque(maxlen=20)
-
-
-class KeepRecent(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        RECENT.append(record.getMessage())
-
-
+# serve() prints the page's access log on stdout; the page shows its last lines too.
 access_logger = logging.getLogger("showcase.access")
-if not access_logger.handlers:
-    access_logger.addHandler(KeepRecent())
-    access_logger.setLevel(logging.INFO)
-    access_logger.propagate = False
+access_logger.setLevel(logging.INFO)
 
 
 # --- the page's own server -------------------------------------------------------------------
@@ -165,7 +156,7 @@ async def limited(request: Request) -> JSONResponse:
 
 
 async def access_log(request: Request) -> JSONResponse:
-    return JSONResponse([json.loads(line) for line in reversed(RECENT)])
+    return JSONResponse(list(reversed(request.app.state.recent_access)))
 
 
 async def upload(request: Request) -> JSONResponse:
@@ -184,6 +175,18 @@ async def slow(request: Request) -> JSONResponse:
     left = remaining()
     await asyncio.sleep(min(float(request.query_params.get("seconds", "3")), 10.0))
     return JSONResponse({"remaining_at_start": None if left is None else round(left, 2)})
+
+
+async def stalled(request: Request) -> StreamingResponse:
+    async def stream() -> AsyncIterator[bytes]:
+        yield b'{"chunk": 1}\n'
+        await asyncio.sleep(10)  # the idle timeout cuts the response long before this ends
+        yield b'{"chunk": 2}\n'
+
+    # A streaming media type: compression forwards each line at once instead of holding the
+    # start of the response until minimum_size bytes arrived (which the idle budget would wait
+    # for too, since nothing has been sent yet).
+    return StreamingResponse(stream(), media_type="application/x-ndjson")
 
 
 async def transfer(request: Request) -> Response:
@@ -217,6 +220,12 @@ def page_app(api_url: str | None = None) -> Starlette:
     # Local origins the page may call and frame: its API, and the other name of this machine
     # that the CSRF panel uses as "another site".
     local = ["http://127.0.0.1:*", "http://localhost:*"]
+    recent_access: collections.deque[AccessRecord] = collections.deque(maxlen=20)
+
+    def keep_recent(record: AccessRecord) -> str:
+        recent_access.append(record)
+        return format_json(record)
+
     application = Starlette(
         routes=[
             Route("/", home),
@@ -232,12 +241,16 @@ def page_app(api_url: str | None = None) -> Starlette:
             Route("/guards/upload", upload, methods=["POST"]),
             Route("/guards/uploads", uploads_handled),
             Route("/guards/slow", slow),
+            Route("/guards/stalled", stalled),
             Route("/csrf/transfer", transfer, methods=["POST"]),
         ],
         # The canonical order (docs/ordering.md), outermost first, with the layers used here.
         middleware=[
             Middleware(
-                AccessLogMiddleware, logger=access_logger, exclude_paths=["/ping", "/access-log"]
+                AccessLogMiddleware,
+                format=keep_recent,
+                logger=access_logger,
+                exclude_paths=["/ping", "/access-log"],
             ),
             Middleware(RequestIDMiddleware),
             Middleware(TimingMiddleware),
@@ -255,7 +268,10 @@ def page_app(api_url: str | None = None) -> Starlette:
                 RateLimitMiddleware,
                 route_limits={"/limited": RateLimit("5/10 seconds", name="demo")},
             ),
-            Middleware(TimeoutMiddleware, path_timeouts={"/guards/slow": 1}),
+            Middleware(
+                TimeoutMiddleware,
+                path_timeouts={"/guards/slow": 1, "/guards/stalled": Timeouts(idle=1)},
+            ),
             Middleware(CompressionMiddleware),
             Middleware(BodyLimitMiddleware, path_limits={"/guards/upload": UPLOAD_LIMIT}),
             Middleware(SessionMiddleware, secret_key=SECRET, same_site="lax"),
@@ -265,6 +281,7 @@ def page_app(api_url: str | None = None) -> Starlette:
     )
     application.state.api_url = api_url
     application.state.uploads_handled = 0
+    application.state.recent_access = recent_access
     return application
 
 
@@ -327,6 +344,7 @@ async def serve(host: str, port: int) -> None:
     import uvicorn
 
     access_logger.addHandler(logging.StreamHandler(sys.stdout))
+    access_logger.propagate = False
     # The page logs its own requests (uvicorn's line would repeat them), and the proxy panel
     # shows what ProxyHeadersMiddleware does: uvicorn's own proxy-header handling stays off.
     options = {"host": host, "access_log": False, "proxy_headers": False}

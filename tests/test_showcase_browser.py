@@ -261,6 +261,11 @@ def test_csrf_panel_passes_this_page_and_refuses_another_site(showcase: Any) -> 
             ["quick: 200", '"remaining_at_start":'],
             id="a quick handler sees the time it has left",
         ),
+        pytest.param(
+            "#stalled",
+            ['stalled: 200 {"chunk": 1}', "connection cut"],
+            id="a stream that stalls is cut, never ended as if complete",
+        ),
     ],
 )
 def test_guards_panel(showcase: Any, button: str, expected: list[str]) -> None:
