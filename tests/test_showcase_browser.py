@@ -1,17 +1,24 @@
-"""The showcase driven in headless Chromium: each middleware seen working from the page."""
+"""The showcase: its stack and secret, then each middleware seen working from the page in
+headless Chromium."""
 
 from __future__ import annotations
 
 import json
+import os
+import pathlib
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
+import httpx
 import pytest
 
 from examples.showcase import api_app, page_app
 
 LiveServer = Callable[..., AbstractContextManager[str]]
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # docs/ordering.md's canonical stack, outermost first: the showcase's layers keep this order.
 CANONICAL_ORDER = [
@@ -84,6 +91,45 @@ def table_rows(page: Any, selector: str) -> list[list[str]]:
 def test_the_stack_follows_the_canonical_order() -> None:
     names = [layer.cls.__name__ for layer in page_app().user_middleware]  # type: ignore[attr-defined]
     assert names == [name for name in CANONICAL_ORDER if name in names]
+
+
+def showcase_secret(**environment: str) -> str:
+    env = {key: value for key, value in os.environ.items() if key != "SESSION_SECRET"}
+    probe = "import examples.showcase as s; print(s.SECRET)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, **environment},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+def test_the_session_secret_comes_from_the_environment_or_is_drawn_per_process() -> None:
+    assert showcase_secret(SESSION_SECRET="set-by-the-operator") == "set-by-the-operator"
+    drawn = {showcase_secret(), showcase_secret()}
+    assert len(drawn) == 2  # no fixed fallback anyone could read in the repository
+    assert all(len(secret) >= 43 for secret in drawn)  # 32 random bytes
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param('x"</script><script>alert(1)</script>', id="markup in the Host header"),
+        pytest.param("[::1", id="an unclosed IPv6 literal"),
+        pytest.param("127.0.0.1:notaport", id="a port that is not a number"),
+    ],
+)
+async def test_a_hostile_host_header_never_reaches_the_page_as_markup(host: str) -> None:
+    transport = httpx.ASGITransport(app=page_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        response = await client.get("/", headers={"host": host})
+    assert response.status_code == 200
+    assert "alert(1)" not in response.text
+    assert response.text.count("<script") == 2  # the page's own script and the injected one
 
 
 def test_cross_origin_calls(showcase: Any) -> None:
