@@ -13,6 +13,7 @@ import asyncio
 import collections
 import json
 import logging
+import math
 import os
 import pathlib
 import secrets
@@ -21,6 +22,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -83,7 +85,7 @@ async def home(request: Request) -> HTMLResponse:
 
 async def catalogue(request: Request) -> Response:
     with timing("db", desc="catalogue query"):
-        await asyncio.sleep(0.015)  # stands in for a database round trip
+        await anyio.sleep(0.015)  # stands in for a database round trip
     with timing("render"):
         body = CATALOGUE_BYTES
     return Response(body, media_type="application/json")
@@ -110,7 +112,7 @@ async def events(request: Request) -> StreamingResponse:
     async def stream() -> AsyncIterator[bytes]:
         for n in range(1, 6):
             yield f"id: {n}\ndata: event {n} of 5 at {time.strftime('%H:%M:%S')}\n\n".encode()
-            await asyncio.sleep(0.4)
+            await anyio.sleep(0.4)
 
     return StreamingResponse(stream(), media_type="text/event-stream")
 
@@ -125,8 +127,17 @@ def count_primes(limit: int) -> int:
     return sum(1 for n in range(limit + 1) if sieve[n])  # deliberately slow pure-Python tail
 
 
+def query_number(request: Request, name: str, default: float, maximum: float) -> float:
+    """A number from the query string, between 0 and ``maximum``; ``default`` if malformed."""
+    try:
+        value = float(request.query_params.get(name, default))
+    except ValueError:
+        return default
+    return min(max(value, 0.0), maximum) if math.isfinite(value) else default
+
+
 async def cpu(request: Request) -> JSONResponse:
-    limit = min(int(request.query_params.get("limit", "8000000")), 20_000_000)
+    limit = int(query_number(request, "limit", 8_000_000, 20_000_000))
     start = time.perf_counter()
     primes = await run_in_process(count_primes, limit)
     return JSONResponse(
@@ -173,14 +184,14 @@ async def uploads_handled(request: Request) -> JSONResponse:
 
 async def slow(request: Request) -> JSONResponse:
     left = remaining()
-    await asyncio.sleep(min(float(request.query_params.get("seconds", "3")), 10.0))
+    await anyio.sleep(query_number(request, "seconds", 3.0, 10.0))
     return JSONResponse({"remaining_at_start": None if left is None else round(left, 2)})
 
 
 async def stalled(request: Request) -> StreamingResponse:
     async def stream() -> AsyncIterator[bytes]:
         yield b'{"chunk": 1}\n'
-        await asyncio.sleep(10)  # the idle timeout cuts the response long before this ends
+        await anyio.sleep(10)  # the idle timeout cuts the response long before this ends
         yield b'{"chunk": 2}\n'
 
     # A streaming media type: compression forwards each line at once instead of holding the
@@ -202,7 +213,8 @@ def edge_app() -> Starlette:
     return Starlette(
         routes=[
             Mount("/direct", app=who),
-            # Only 127.0.0.1 may forward, and the browser connects from there: trusted.
+            # Only 127.0.0.1 may forward, and the browser connects from there: trusted. Here
+            # the middleware wraps one mount; in production it is the outermost layer.
             Mount(
                 "/trusted", app=ProxyHeadersMiddleware(who, trusted_hosts="127.0.0.1", **forwarded)
             ),
@@ -245,6 +257,8 @@ def page_app(api_url: str | None = None) -> Starlette:
             Route("/csrf/transfer", transfer, methods=["POST"]),
         ],
         # The canonical order (docs/ordering.md), outermost first, with the layers used here.
+        # ProxyHeadersMiddleware, first in that order, wraps only /edge/trusted: outermost it
+        # would rewrite what every panel sees, and the page is served without a proxy.
         middleware=[
             Middleware(
                 AccessLogMiddleware,

@@ -132,6 +132,23 @@ async def test_a_hostile_host_header_never_reaches_the_page_as_markup(host: str)
     assert response.text.count("<script") == 2  # the page's own script and the injected one
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        pytest.param("seconds=abc", 504, id="not a number: the default 3 s, cut at 1 s"),
+        pytest.param("seconds=nan", 504, id="nan: the default 3 s, cut at 1 s"),
+        pytest.param("seconds=-5", 200, id="a negative delay is no delay"),
+        pytest.param("seconds=1e999", 504, id="an infinite delay is the default"),
+    ],
+)
+async def test_malformed_query_numbers_never_make_a_500(query: str, status: int) -> None:
+    transport = httpx.ASGITransport(app=page_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        response = await client.get(f"/guards/slow?{query}")
+    assert response.status_code == status
+
+
 def test_cross_origin_calls(showcase: Any) -> None:
     assert click_and_read(showcase, "#cors-simple", "cors-out").startswith("simple: 200")
     preflighted = click_and_read(showcase, "#cors-preflight", "cors-out")
