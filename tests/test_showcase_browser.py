@@ -114,6 +114,12 @@ def test_the_session_secret_comes_from_the_environment_or_is_drawn_per_process()
     assert all(len(secret) >= 43 for secret in drawn)  # 32 random bytes
 
 
+async def get_from_page_app(url: str, **headers: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=page_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        return await client.get(url, headers=headers)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "host",
@@ -124,9 +130,7 @@ def test_the_session_secret_comes_from_the_environment_or_is_drawn_per_process()
     ],
 )
 async def test_a_hostile_host_header_never_reaches_the_page_as_markup(host: str) -> None:
-    transport = httpx.ASGITransport(app=page_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        response = await client.get("/", headers={"host": host})
+    response = await get_from_page_app("/", host=host)
     assert response.status_code == 200
     assert "alert(1)" not in response.text
     assert response.text.count("<script") == 2  # the page's own script and the injected one
@@ -143,10 +147,7 @@ async def test_a_hostile_host_header_never_reaches_the_page_as_markup(host: str)
     ],
 )
 async def test_malformed_query_numbers_never_make_a_500(query: str, status: int) -> None:
-    transport = httpx.ASGITransport(app=page_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
-        response = await client.get(f"/guards/slow?{query}")
-    assert response.status_code == status
+    assert (await get_from_page_app(f"/guards/slow?{query}")).status_code == status
 
 
 def test_cross_origin_calls(showcase: Any) -> None:
