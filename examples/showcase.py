@@ -280,7 +280,7 @@ def page_app(api_url: str | None = None) -> Starlette:
             ),
             Middleware(
                 RateLimitMiddleware,
-                route_limits={"/limited": RateLimit("5/10 seconds", name="demo")},
+                route_limits={"/limited": RateLimit("5/30 seconds", name="demo")},
             ),
             Middleware(
                 TimeoutMiddleware,

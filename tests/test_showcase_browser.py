@@ -89,7 +89,7 @@ def table_rows(page: Any, selector: str) -> list[list[str]]:
 
 
 def test_the_stack_follows_the_canonical_order() -> None:
-    names = [layer.cls.__name__ for layer in page_app().user_middleware]  # type: ignore[attr-defined]
+    names = [layer.cls.__name__ for layer in page_app().user_middleware]
     assert names == [name for name in CANONICAL_ORDER if name in names]
 
 
@@ -261,9 +261,9 @@ def test_rate_limit_button_fires_until_refused(showcase: Any) -> None:
     showcase.wait_for_function("() => document.querySelectorAll('#rl-table tr.hit').length === 8")
     rows = table_rows(showcase, "#rl-table tr.hit")
     assert [row[1] for row in rows] == ["200"] * 5 + ["429"] * 3
-    assert rows[0][2] == '"demo";r=4;t=2'
+    assert rows[0][2] == '"demo";r=4;t=6'
     assert all(int(row[3]) >= 1 for row in rows[5:])  # refusals say when to come back
-    assert showcase.text_content("#rl-policy") == '"demo";q=5;w=10'
+    assert showcase.text_content("#rl-policy") == '"demo";q=5;w=30'
 
 
 def access_lines(page: Any, condition: str) -> list[list[str]]:
