@@ -3,17 +3,26 @@
 Run it with ``scripts/demo`` (or ``python -m examples.showcase``), then open
 http://127.0.0.1:8000. The page calls an API served on a second port, 127.0.0.1:8001, so
 that its requests are cross-origin. ``--port`` moves both (the API takes the next port).
+The page itself is ``examples/showcase.html``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
+import logging
+import math
 import os
+import pathlib
+import secrets
+import sys
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,25 +30,45 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 
 from middlewares import (
+    NONCE,
+    AccessLogMiddleware,
     BlockingDetector,
+    BodyLimitMiddleware,
     CompressionMiddleware,
     CORSMiddleware,
+    CSRFMiddleware,
+    ProxyHeadersMiddleware,
+    RateLimit,
+    RateLimitMiddleware,
     RequestIDMiddleware,
+    SecurityHeadersMiddleware,
     SessionMiddleware,
+    TimeoutMiddleware,
+    Timeouts,
     TimingMiddleware,
     get_request_id,
+    remaining,
     run_in_process,
     timing,
 )
 from middlewares._core.codecs import make_codec
+from middlewares.access_log import AccessRecord, format_json
+from middlewares.security_headers import DEFAULT_CSP
 
 PORT = int(os.environ.get("SHOWCASE_PORT", "8000"))
-SECRET = os.environ.get("SESSION_SECRET", "showcase only: set SESSION_SECRET in production")
+# Without SESSION_SECRET each process draws its own key: sessions end when it restarts.
+SECRET = os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
+PAGE = (pathlib.Path(__file__).parent / "showcase.html").read_text(encoding="utf-8")
 CATALOGUE = [
     {"id": i, "name": f"Product {i}", "price": round(i * 1.37, 2), "tags": ["demo", "json"]}
     for i in range(1500)
 ]
 CATALOGUE_BYTES = json.dumps(CATALOGUE).encode()
+UPLOAD_LIMIT = 1024 * 1024
+
+# serve() prints the page's access log on stdout; the page shows its last lines too.
+access_logger = logging.getLogger("showcase.access")
+access_logger.setLevel(logging.INFO)
 
 
 # --- the page's own server -------------------------------------------------------------------
@@ -49,12 +78,14 @@ async def home(request: Request) -> HTMLResponse:
     api = (
         request.app.state.api_url or f"http://{request.url.hostname}:{(request.url.port or 80) + 1}"
     )
-    return HTMLResponse(PAGE.replace("__API__", api))
+    # The API address comes from the Host header: written as a JSON string, never as markup.
+    page = PAGE.replace("__API__", json.dumps(api).replace("<", "\\u003c"))
+    return HTMLResponse(page.replace("__NONCE__", request.state.csp_nonce))
 
 
 async def catalogue(request: Request) -> Response:
     with timing("db", desc="catalogue query"):
-        await asyncio.sleep(0.015)  # stands in for a database round trip
+        await anyio.sleep(0.015)  # stands in for a database round trip
     with timing("render"):
         body = CATALOGUE_BYTES
     return Response(body, media_type="application/json")
@@ -81,7 +112,7 @@ async def events(request: Request) -> StreamingResponse:
     async def stream() -> AsyncIterator[bytes]:
         for n in range(1, 6):
             yield f"id: {n}\ndata: event {n} of 5 at {time.strftime('%H:%M:%S')}\n\n".encode()
-            await asyncio.sleep(0.4)
+            await anyio.sleep(0.4)
 
     return StreamingResponse(stream(), media_type="text/event-stream")
 
@@ -96,8 +127,17 @@ def count_primes(limit: int) -> int:
     return sum(1 for n in range(limit + 1) if sieve[n])  # deliberately slow pure-Python tail
 
 
+def query_number(request: Request, name: str, default: float, maximum: float) -> float:
+    """A number from the query string, between 0 and ``maximum``; ``default`` if malformed."""
+    try:
+        value = float(request.query_params.get(name, default))
+    except ValueError:
+        return default
+    return min(max(value, 0.0), maximum) if math.isfinite(value) else default
+
+
 async def cpu(request: Request) -> JSONResponse:
-    limit = min(int(request.query_params.get("limit", "8000000")), 20_000_000)
+    limit = int(query_number(request, "limit", 8_000_000, 20_000_000))
     start = time.perf_counter()
     primes = await run_in_process(count_primes, limit)
     return JSONResponse(
@@ -109,8 +149,95 @@ async def ping(request: Request) -> JSONResponse:
     return JSONResponse({"request_id": get_request_id()})
 
 
+async def whoami(request: Request) -> JSONResponse:
+    """What the app believes about the request: the client, scheme and host it builds URLs from."""
+    return JSONResponse(
+        {
+            "client": request.client.host if request.client else None,
+            "scheme": request.url.scheme,
+            "host": request.headers.get("host"),
+            "url": str(request.url),
+            "root_path": request.scope.get("root_path", ""),
+        }
+    )
+
+
+async def limited(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+async def access_log(request: Request) -> JSONResponse:
+    return JSONResponse(list(reversed(request.app.state.recent_access)))
+
+
+async def upload(request: Request) -> JSONResponse:
+    request.app.state.uploads_handled += 1
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+    return JSONResponse({"received": received})
+
+
+async def uploads_handled(request: Request) -> JSONResponse:
+    return JSONResponse({"handled": request.app.state.uploads_handled})
+
+
+async def slow(request: Request) -> JSONResponse:
+    left = remaining()
+    await anyio.sleep(query_number(request, "seconds", 3.0, 10.0))
+    return JSONResponse({"remaining_at_start": None if left is None else round(left, 2)})
+
+
+async def stalled(request: Request) -> StreamingResponse:
+    async def stream() -> AsyncIterator[bytes]:
+        yield b'{"chunk": 1}\n'
+        await anyio.sleep(10)  # the idle timeout cuts the response long before this ends
+        yield b'{"chunk": 2}\n'
+
+    # A streaming media type: compression forwards each line at once instead of holding the
+    # start of the response until minimum_size bytes arrived (which the idle budget would wait
+    # for too, since nothing has been sent yet).
+    return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+
+async def transfer(request: Request) -> Response:
+    # Parsed by hand: Starlette's request.form() needs python-multipart, not in the demo extra.
+    amount = urllib.parse.parse_qs((await request.body()).decode("latin-1")).get("amount", ["0"])
+    return Response(f"transferred {amount[0]}", media_type="text/plain")
+
+
+def edge_app() -> Starlette:
+    """``/whoami`` three times: bare, behind a trusted proxy, and behind an untrusted one."""
+    who = Starlette(routes=[Route("/whoami", whoami)])
+    forwarded = {"x_host": 1, "x_prefix": 1}
+    return Starlette(
+        routes=[
+            Mount("/direct", app=who),
+            # Only 127.0.0.1 may forward, and the browser connects from there: trusted. Here
+            # the middleware wraps one mount; in production it is the outermost layer.
+            Mount(
+                "/trusted", app=ProxyHeadersMiddleware(who, trusted_hosts="127.0.0.1", **forwarded)
+            ),
+            # The same headers from a peer outside the trusted range are ignored.
+            Mount(
+                "/untrusted",
+                app=ProxyHeadersMiddleware(who, trusted_hosts="10.0.0.0/8", **forwarded),
+            ),
+        ]
+    )
+
+
 def page_app(api_url: str | None = None) -> Starlette:
     """The page and its same-origin endpoints; the API is at ``api_url`` (default: next port)."""
+    # Local origins the page may call and frame: its API, and the other name of this machine
+    # that the CSRF panel uses as "another site".
+    local = ["http://127.0.0.1:*", "http://localhost:*"]
+    recent_access: collections.deque[AccessRecord] = collections.deque(maxlen=20)
+
+    def keep_recent(record: AccessRecord) -> str:
+        recent_access.append(record)
+        return format_json(record)
+
     application = Starlette(
         routes=[
             Route("/", home),
@@ -120,16 +247,55 @@ def page_app(api_url: str | None = None) -> Starlette:
             Route("/events", events),
             Route("/cpu", cpu),
             Route("/ping", ping),
+            Mount("/edge", app=edge_app()),
+            Route("/limited", limited),
+            Route("/access-log", access_log),
+            Route("/guards/upload", upload, methods=["POST"]),
+            Route("/guards/uploads", uploads_handled),
+            Route("/guards/slow", slow),
+            Route("/guards/stalled", stalled),
+            Route("/csrf/transfer", transfer, methods=["POST"]),
         ],
+        # The canonical order (docs/ordering.md), outermost first, with the layers used here.
+        # ProxyHeadersMiddleware, first in that order, wraps only /edge/trusted: outermost it
+        # would rewrite what every panel sees, and the page is served without a proxy.
         middleware=[
+            Middleware(
+                AccessLogMiddleware,
+                format=keep_recent,
+                logger=access_logger,
+                exclude_paths=["/ping", "/access-log"],
+            ),
             Middleware(RequestIDMiddleware),
             Middleware(TimingMiddleware),
+            Middleware(
+                SecurityHeadersMiddleware,
+                content_security_policy={
+                    **DEFAULT_CSP,
+                    "script-src": ["'self'", NONCE],
+                    "connect-src": ["'self'", *local],
+                    "frame-src": ["'self'", *local],
+                    "upgrade-insecure-requests": None,  # the demo is served over http
+                },
+            ),
+            Middleware(
+                RateLimitMiddleware,
+                route_limits={"/limited": RateLimit("5/30 seconds", name="demo")},
+            ),
+            Middleware(
+                TimeoutMiddleware,
+                path_timeouts={"/guards/slow": 1, "/guards/stalled": Timeouts(idle=1)},
+            ),
             Middleware(CompressionMiddleware),
+            Middleware(BodyLimitMiddleware, path_limits={"/guards/upload": UPLOAD_LIMIT}),
             Middleware(SessionMiddleware, secret_key=SECRET, same_site="lax"),
+            Middleware(CSRFMiddleware),
             Middleware(BlockingDetector, enabled=True, threshold=0.1),
         ],
     )
     application.state.api_url = api_url
+    application.state.uploads_handled = 0
+    application.state.recent_access = recent_access
     return application
 
 
@@ -150,12 +316,26 @@ async def hello(request: Request) -> JSONResponse:
     )
 
 
+CROSS_SITE_FORM = """<!doctype html><meta charset="utf-8"><title>another site</title>
+<form method="post" action="{action}"><input name="amount" value="1000"></form>
+<script>document.forms[0].submit();</script>"""
+
+
 def api_app(page_origins: list[str]) -> CORSMiddleware:
     """The cross-origin API, open to ``page_origins`` except under ``/strict``."""
+
+    async def cross_site_form(request: Request) -> HTMLResponse:
+        # Another site's page that posts to the showcase as soon as it loads: a forged request.
+        target = request.query_params.get("target")
+        if target not in page_origins:
+            return HTMLResponse("unknown target", status_code=400)
+        return HTMLResponse(CROSS_SITE_FORM.format(action=f"{target}/csrf/transfer"))
+
     strict = Starlette(routes=[Route("/hello", hello)])
     open_api = Starlette(
         routes=[
             Route("/hello", hello, methods=["GET", "PUT"]),
+            Route("/csrf-form", cross_site_form),
             # A policy that does not list the page's origin: the browser must refuse the read.
             Mount(
                 "/strict",
@@ -174,122 +354,21 @@ def api_app(page_origins: list[str]) -> CORSMiddleware:
     )
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>middlewares showcase</title>
-<style>
- body{font:15px/1.45 system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem;color:#222}
- section{border:1px solid #ddd;border-radius:8px;padding:.8rem 1rem;margin:1rem 0}
- h2{font-size:1.05rem;margin:.2rem 0 .5rem} button{margin:.15rem .3rem .15rem 0}
- code,pre{background:#f5f5f5;border-radius:4px;padding:.1rem .3rem} pre{padding:.5rem;overflow:auto}
- .ok{color:#1a7f37} .no{color:#b42318} table{border-collapse:collapse} td,th{padding:.15rem .6rem}
-</style></head><body>
-<h1>middlewares showcase</h1>
-<p>Clock: <b id="clock">-</b> &middot; server ping: <b id="ping">-</b> ms
- (both keep going while the CPU task below runs)</p>
-
-<section id="cors"><h2>CORS: calls to __API__</h2>
-<button id="cors-simple">simple GET</button><button id="cors-preflight">PUT with X-Demo (preflighted)</button>
-<button id="cors-credentials">GET with cookies</button><button id="cors-refused">GET from a refused origin policy</button>
-<pre id="cors-out">-</pre></section>
-
-<section id="compression"><h2>Compression</h2>
-<button id="compress">fetch the catalogue</button>
-<p>Negotiated <b id="encoding">-</b>: <b id="transfer">-</b> bytes on the wire for
-<b id="decoded">-</b> bytes of JSON. Sizes at the default levels: <span id="sizes">-</span></p>
-<button id="events">open an event stream</button><pre id="events-out">-</pre></section>
-
-<section id="session"><h2>Session</h2>
-<button id="count">count</button><button id="reset">reset</button> count: <b id="counter">-</b>
-<p>The cookie is HttpOnly, so this page cannot read it: <code id="cookies">-</code></p></section>
-
-<section id="timing"><h2>Server-Timing</h2>
-<p>Read from <code>PerformanceResourceTiming.serverTiming</code> after fetching the catalogue:</p>
-<table id="timing-table"><tr><th>metric</th><th>ms</th><th>description</th></tr></table></section>
-
-<section id="offload"><h2>Offload</h2>
-<button id="cpu">count primes in a process pool</button><pre id="cpu-out">-</pre></section>
-
-<script>
-const API = "__API__";
-const $ = (id) => document.getElementById(id);
-setInterval(() => { $("clock").textContent = new Date().toLocaleTimeString() + "." +
-  String(Date.now() % 1000).padStart(3, "0"); }, 50);
-setInterval(async () => { const t = performance.now(); await fetch("/ping");
-  $("ping").textContent = (performance.now() - t).toFixed(1); }, 250);
-
-async function cors(label, url, init) {
-  try {
-    const r = await fetch(url, init);
-    $("cors-out").textContent = label + ": " + r.status + " " + await r.text();
-    $("cors-out").className = "ok";
-  } catch (e) {
-    $("cors-out").textContent = label + ": refused by the browser (" + e.message + ")";
-    $("cors-out").className = "no";
-  }
-}
-$("cors-simple").onclick = () => cors("simple", API + "/hello");
-$("cors-preflight").onclick = () => cors("preflighted", API + "/hello",
-  {method: "PUT", headers: {"X-Demo": "42"}});
-$("cors-credentials").onclick = () => cors("credentialed", API + "/hello", {credentials: "include"});
-$("cors-refused").onclick = () => cors("refused", API + "/strict/hello");
-
-$("compress").onclick = async () => {
-  const r = await fetch("/catalogue.json", {cache: "no-store"});
-  const data = await r.json();
-  $("encoding").textContent = r.headers.get("content-encoding") || "identity";
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const entries = performance.getEntriesByName(new URL("/catalogue.json", location).href);
-  const entry = entries[entries.length - 1];
-  $("transfer").textContent = entry.encodedBodySize;
-  $("decoded").textContent = entry.decodedBodySize + " (" + data.length + " products)";
-  const table = $("timing-table");
-  table.querySelectorAll("tr.metric").forEach((row) => row.remove());
-  for (const m of entry.serverTiming) {
-    const row = table.insertRow(); row.className = "metric";
-    row.insertCell().textContent = m.name; row.insertCell().textContent = m.duration.toFixed(2);
-    row.insertCell().textContent = m.description;
-  }
-  const sizes = await (await fetch("/sizes")).json();
-  $("sizes").textContent = Object.entries(sizes).map(([k, v]) => k + " " + v).join(", ");
-};
-
-$("events").onclick = () => {
-  $("events-out").textContent = "";
-  const source = new EventSource("/events");
-  source.onmessage = (e) => {
-    $("events-out").textContent += e.data + "\\n";
-    if (e.lastEventId === "5") source.close();
-  };
-};
-
-async function count(method) {
-  const r = await fetch("/counter", {method});
-  $("counter").textContent = (await r.json()).count;
-  $("cookies").textContent = JSON.stringify(document.cookie);
-}
-$("count").onclick = () => count("POST");
-$("reset").onclick = () => count("DELETE");
-count("GET");
-
-$("cpu").onclick = async () => {
-  $("cpu-out").textContent = "running...";
-  const r = await fetch("/cpu");
-  $("cpu-out").textContent = JSON.stringify(await r.json());
-};
-</script></body></html>
-"""
-
-
 async def serve(host: str, port: int) -> None:
     import uvicorn
 
+    access_logger.addHandler(logging.StreamHandler(sys.stdout))
+    access_logger.propagate = False
+    # The page logs its own requests (uvicorn's line would repeat them), and the proxy panel
+    # shows what ProxyHeadersMiddleware does: uvicorn's own proxy-header handling stays off.
+    options = {"host": host, "access_log": False, "proxy_headers": False}
     servers = [
-        uvicorn.Server(uvicorn.Config("examples.showcase:app", host=host, port=port)),
+        uvicorn.Server(uvicorn.Config("examples.showcase:app", port=port, **options)),
         uvicorn.Server(
             uvicorn.Config(
                 api_app([f"http://{host}:{port}", f"http://localhost:{port}"]),
-                host=host,
                 port=port + 1,
+                **options,
             )
         ),
     ]
