@@ -18,7 +18,7 @@ from ._core.outcome import set_outcome
 from ._core.paths import PathMatcher, PathPattern
 from ._core.proxies import request_origin
 from ._core.respond import refuse_handshake, send_response
-from ._core.signing import KeyRing, Secret, b64encode, secrets_from
+from ._core.signing import KeyRing, Secret, b64encode, signing_keys
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CSRFMiddleware", "NonBrowserPolicy", "csrf_token", "rotate_csrf_token"]
@@ -181,7 +181,8 @@ class CSRFMiddleware:
         app: The ASGI application to wrap.
         secret: Signing key for tokens, or a list of keys (the first signs, all verify, for
             rotation). Only needed for ``require_token`` or ``non_browser="token"``; the same
-            on every worker, so that tokens stay valid across workers and restarts.
+            on every worker, so that tokens stay valid across workers and restarts. A key
+            shorter than 32 bytes draws a ``UserWarning``, as ``SessionMiddleware``'s does.
         trusted_origins: Origins whose requests pass even when cross-site
             (``"https://app.example.com"``, ``"https://*.example.com"``), validated like
             ``CORSMiddleware``'s ``allow_origins``; ``"*"`` and ``"null"`` are refused.
@@ -297,7 +298,7 @@ class CSRFMiddleware:
 
         self.app = app
         self._tokens = (
-            _Tokens(KeyRing(secrets_from("secret", secret), salt=b"middlewares.csrf"))
+            _Tokens(KeyRing(signing_keys("secret", secret), salt=b"middlewares.csrf"))
             if secret is not None
             else None
         )
