@@ -66,15 +66,17 @@ async def refuse_handshake(
     status: int,
     body: bytes,
     *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
     content_type: bytes = TEXT_PLAIN,
     denial_response: bool = False,
 ) -> None:
     """Refuse a WebSocket handshake before the app can accept it (ASGI WebSocket spec).
 
     Waits for ``websocket.connect``, then closes before accept, which every server turns into
-    HTTP 403. With ``denial_response``, the status and body go out as an HTTP denial response
-    instead where the server offers the extension: uvicorn's default WebSocket stack logs an
-    ERROR line for each one, which a hostile page can use to flood alerting, so it is opt-in.
+    HTTP 403. With ``denial_response``, the status, ``headers`` (a ``Retry-After``) and body go
+    out as an HTTP denial response instead where the server offers the extension: uvicorn's
+    default WebSocket stack logs an ERROR line for each one, which a hostile page can use to
+    flood alerting, so it is opt-in.
     Nothing is sent when the client left first.
     """
     message = await receive()
@@ -83,7 +85,8 @@ async def refuse_handshake(
             scope,
             send,
             status,
-            body=body,
+            headers,
+            body,
             content_type=content_type,
             denial_response=denial_response,
         )

@@ -103,3 +103,21 @@ async def test_refusal_of_a_websocket_without_the_extension_is_a_close() -> None
     result = await _refuse(websocket_scope())
     assert [m["type"] for m in result.messages] == ["websocket.close"]
     assert result.messages[0]["code"] == 1008
+
+
+async def test_a_denial_response_carries_the_given_headers() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await refuse_handshake(
+            scope,
+            receive,
+            send,
+            429,
+            b"slow down",
+            headers=[(b"retry-after", b"30")],
+            denial_response=True,
+        )
+
+    result = await run_asgi(app, websocket_scope(extensions={"websocket.http.response": {}}))
+    assert (result.status, result.body) == (429, b"slow down")
+    assert result.header("retry-after") == "30"
+    assert result.header("content-length") == "9"
