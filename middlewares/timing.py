@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Literal, NamedTuple
 
 from ._core.headers import get_header, merge_vary
+from ._core.outcome import Outcome, get_outcome, request_outcome
 from ._core.paths import PathMatcher, PathPattern, route_path
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
@@ -72,8 +73,11 @@ class RequestTiming(NamedTuple):
     Attributes:
         scope: The request's ASGI scope, as the app left it.
         status: The response status; 499 when the client went away before the response was
-            complete; 500 when the app raised before completing its response.
-        outcome: ``"ok"``, ``"error"`` (the app raised, see ``error``) or ``"disconnected"``.
+            complete; the status sent, or 500, when the app raised or returned before
+            completing its response.
+        outcome: The shared outcome word (``middlewares._core.outcome``): ``"ok"``,
+            ``"error"`` (the app raised, see ``error``), ``"disconnect"``, or what a guard
+            inside recorded (``"limited"``, ``"too_large"``, ``"timeout"``, ``"forbidden"``).
         ttfb: Time to first byte (``http.response.start`` handed to the server), or None.
         ttlb: Time to last byte (the server took the final body message), or None.
         duration: Time until the app returned or raised, background tasks included.
@@ -85,7 +89,7 @@ class RequestTiming(NamedTuple):
 
     scope: Scope
     status: int
-    outcome: Literal["ok", "error", "disconnected"]
+    outcome: Outcome
     ttfb: float | None
     ttlb: float | None
     duration: float
@@ -471,22 +475,23 @@ class TimingMiddleware:
         token = _current.set((clock, metrics))
         first: float | None = None
         last: float | None = None
-        status = 0
-        trailers = complete = disconnected = send_failed = False
+        status: int | None = None
+        trailers = complete = disconnected = False
 
         async def receive_watching_disconnect() -> Message:
             nonlocal disconnected
             message = await receive()
             if message["type"] == "http.disconnect":
-                disconnected = True
+                # Left before the response was complete, even if the app answers later.
+                disconnected = disconnected or not complete
             return message
 
         async def send_final(message: Message) -> None:
-            nonlocal last, complete, send_failed
+            nonlocal last, complete, disconnected
             try:
                 await send(message)
             except BaseException:
-                send_failed = True
+                disconnected = True
                 raise
             last = clock()
             complete = True
@@ -528,22 +533,17 @@ class TimingMiddleware:
         finally:
             end = clock()
             _current.reset(token)
-            if complete:
-                outcome = "error" if isinstance(error, Exception) else "ok"
-            elif (
-                disconnected
-                or send_failed
-                or (error is not None and not isinstance(error, Exception))
-            ):
-                status, outcome = 499, "disconnected"
-            else:
-                # The app raised, or returned without finishing its response (the server then
-                # answers 500 or cuts the connection).
-                status, outcome = 500, "error"
+            final_status, outcome = request_outcome(
+                status,
+                complete=complete,
+                error=error,
+                disconnected=disconnected,
+                recorded=get_outcome(scope),
+            )
             record = _new_record(
                 (
                     scope,
-                    status,
+                    final_status,
                     outcome,
                     None if first is None else first - start,
                     None if last is None else last - start,
