@@ -4,7 +4,12 @@ from typing import Any
 
 import pytest
 
-from middlewares._core.respond import refuse_handshake, send_refusal, send_response
+from middlewares._core.respond import (
+    refuse_handshake,
+    send_refusal,
+    send_response,
+    send_server_error,
+)
 from middlewares._types import Message, Receive, Scope, Send
 from middlewares.testing import Recorded, http_scope, run_asgi, websocket_scope
 
@@ -121,3 +126,17 @@ async def test_a_denial_response_carries_the_given_headers() -> None:
     assert (result.status, result.body) == (429, b"slow down")
     assert result.header("retry-after") == "30"
     assert result.header("content-length") == "9"
+
+
+async def test_a_server_error_carries_the_headers_and_ignores_a_client_that_left() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send_server_error(send, [(b"access-control-allow-origin", b"https://a.test")])
+
+    result = await run_asgi(app)
+    assert (result.status, result.body) == (500, b"Internal Server Error")
+    assert result.header("access-control-allow-origin") == "https://a.test"
+
+    async def gone(message: Message) -> None:
+        raise OSError("the client left")
+
+    await send_server_error(gone, [])  # nothing raised: the app's own error is what matters
