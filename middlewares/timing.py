@@ -13,8 +13,10 @@ from types import TracebackType
 from typing import Literal, NamedTuple
 
 from ._core.headers import get_header, merge_vary
+from ._core.origins import compile_origin
 from ._core.outcome import Outcome, get_outcome, request_outcome
 from ._core.paths import PathMatcher, PathPattern, route_path
+from ._core.proxies import request_origin
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
@@ -48,8 +50,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 HEADER_BUDGET = 2048
 _SERVER_TIMING = b"server-timing"
 _TIMING_ALLOW_ORIGIN = b"timing-allow-origin"
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
-_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s]+")
 
 
 class Metric(NamedTuple):
@@ -272,16 +272,13 @@ def route_template(scope: Scope, root_path: str = "") -> str | None:
 def _normalise_origin(origin: str) -> bytes:
     if not isinstance(origin, str):
         raise TypeError(f"expose origins must be strings, got {origin!r}")
-    lowered = origin.lower()
-    if not _ORIGIN.fullmatch(lowered):
+    exact, _ = compile_origin(origin, "expose")
+    if exact is None or exact == "null":
         raise ValueError(
-            f"expose origins must be scheme://host[:port] with no path, got {origin!r}"
+            f"expose origins must be exact scheme://host[:port] origins, without wildcards"
+            f" or 'null', got {origin!r}"
         )
-    scheme = lowered.partition("://")[0]
-    default = _DEFAULT_PORTS.get(scheme)
-    if default and lowered.endswith(default):
-        lowered = lowered[: -len(default)]
-    return lowered.encode("ascii")
+    return exact.encode("ascii")
 
 
 def exposure(scope: Scope, origins: frozenset[bytes]) -> tuple[bool, bytes | None]:
@@ -290,21 +287,14 @@ def exposure(scope: Scope, origins: frozenset[bytes]) -> tuple[bool, bytes | Non
     Returns ``(expose, timing_allow_origin)``. A request with an ``Origin`` header is exposed
     when that origin is listed, and then names it in ``Timing-Allow-Origin`` (needed by
     browsers for cross-origin pages). A request without one (navigations, same-origin GETs) is
-    exposed when the server's own origin, from the scheme and ``Host``, is listed.
+    exposed when the server's own origin (``request_origin``: the resolved scheme and
+    ``Host``) is listed.
     """
-    headers = scope["headers"]
-    origin = get_header(headers, b"origin")
+    origin = get_header(scope["headers"], b"origin")
     if origin is not None:
         return (True, origin) if origin.lower() in origins else (False, None)
-    host = get_header(headers, b"host")
-    if host is None:
-        return False, None
-    scheme: str = scope.get("scheme", "http")
-    own = f"{scheme}://{host.decode('latin-1')}".lower()
-    default = _DEFAULT_PORTS.get(scheme)
-    if default and own.endswith(default):
-        own = own[: -len(default)]
-    return own.encode("latin-1") in origins, None
+    own = request_origin(scope)
+    return own is not None and own.encode("latin-1") in origins, None
 
 
 class TimingMiddleware:
