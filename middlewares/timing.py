@@ -523,13 +523,17 @@ class TimingMiddleware:
         finally:
             end = clock()
             _current.reset(token)
-            final_status, outcome = request_outcome(
-                status,
-                complete=complete,
-                error=error,
-                disconnected=disconnected,
-                recorded=get_outcome(scope),
-            )
+            if complete and error is None and not disconnected and status is not None:
+                # The common case, as request_outcome decides it, without the call.
+                final_status, outcome = status, get_outcome(scope) or "ok"
+            else:
+                final_status, outcome = request_outcome(
+                    status,
+                    complete=complete,
+                    error=error,
+                    disconnected=disconnected,
+                    recorded=get_outcome(scope),
+                )
             record = _new_record(
                 (
                     scope,
