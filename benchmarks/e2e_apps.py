@@ -125,9 +125,8 @@ one_layer = _OneLayer(_reads_session)
 peers_stack = _peers()
 
 
-#: The production edge in the order docs/ordering.md gives, outermost first: proxy headers,
-#: request id, timing, security headers, trusted host, CORS, compression, body limit,
-#: sessions, CSRF; the peers' stack in the same order. Served with
+#: The production edge, outermost first: proxy headers, trusted host, security headers,
+#: request id, timing, CORS, compression, sessions, CSRF, body limit. Served with
 #: ``--no-proxy-headers`` so uvicorn's own proxy layer is not counted twice.
 EDGE_HOSTS = ["api.example.com", "*.example.com"]
 
@@ -151,15 +150,15 @@ def _edge_ours() -> ASGIApp:
     return compose(
         _reads_session,
         Layer(ProxyHeadersMiddleware, trusted_hosts="127.0.0.1"),
+        Layer(TrustedHostMiddleware, allowed_hosts=EDGE_HOSTS),
+        Layer(SecurityHeadersMiddleware),
         Layer(RequestIDMiddleware),
         Layer(TimingMiddleware),
-        Layer(SecurityHeadersMiddleware),
-        Layer(TrustedHostMiddleware, allowed_hosts=EDGE_HOSTS),
         Layer(CORSMiddleware, allow_origins=["https://app.example.com"]),
         Layer(CompressionMiddleware, gzip_level=6),
-        Layer(BodyLimitMiddleware, max_body_size=1_000_000),
         Layer(SessionMiddleware, secret_key="benchmark-secret-key-of-32-bytes!"),
         Layer(CSRFMiddleware),
+        Layer(BodyLimitMiddleware, max_body_size=1_000_000),
     )
 
 
@@ -175,15 +174,15 @@ def _edge_peers() -> ASGIApp:
     from timing_asgi import TimingMiddleware
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    app: ASGIApp = CSRFMiddleware(_reads_session, secret="benchmark-secret-key-of-32-bytes!")
+    app: ASGIApp = RequestBodyLimitMiddleware(_reads_session, max_body_size=1_000_000)
+    app = CSRFMiddleware(app, secret="benchmark-secret-key-of-32-bytes!")
     app = SessionMiddleware(app, secret_key="benchmark-secret-key-of-32-bytes!")
-    app = RequestBodyLimitMiddleware(app, max_body_size=1_000_000)
     app = CompressMiddleware(app, gzip_level=6)
     app = CORSMiddleware(app, allow_origins=["https://app.example.com"])
-    app = TrustedHostMiddleware(app, allowed_hosts=EDGE_HOSTS)
-    app = SecureASGIMiddleware(app)
     app = TimingMiddleware(app, client=_NoStatsd())
     app = CorrelationIdMiddleware(app)
+    app = SecureASGIMiddleware(app)
+    app = TrustedHostMiddleware(app, allowed_hosts=EDGE_HOSTS)
     return ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")
 
 
