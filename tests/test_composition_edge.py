@@ -20,11 +20,15 @@ from middlewares import (
     OpenTelemetryMiddleware,
     ProxyHeadersMiddleware,
     RateLimitMiddleware,
+    RequestTiming,
     TimeoutMiddleware,
+    TimingMiddleware,
 )
 from middlewares._core.respond import send_response
 from middlewares._types import ASGIApp, Receive, Scope, Send
+from middlewares.access_log import record_from_timing
 from middlewares.rate_limit import SCOPE_KEY
+from middlewares.testing import http_scope, run_asgi
 
 from .logs import collected
 from .otel_support import Telemetry
@@ -108,6 +112,35 @@ def test_live_ipv6_clients_behind_the_proxy_are_grouped_by_their_64(limited_serv
     assert same_64[0].json()["client"] == "2001:db8:1:2::1"
     assert same_64[0].json()["key"] == "2001:db8:1:2::/64"
     assert next_64.status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("forwarded_for", "key"),
+    [
+        pytest.param([b"not-an-ip"], LOAD_BALANCER, id="garbage: ignored, the peer's bucket"),
+        pytest.param(["203.0.113.\u00e9".encode("latin-1")], LOAD_BALANCER, id="non-ASCII"),
+        pytest.param([b"203.0.113.1\r\nx-admin: 1"], LOAD_BALANCER, id="CR/LF inside"),
+        pytest.param([b""], LOAD_BALANCER, id="empty"),
+        pytest.param([b"1.2.3.4, " * 2000 + b"5.6.7.8"], "5.6.7.8", id="huge: the nearest hop"),
+        pytest.param(
+            [b"203.0.113.1", b"203.0.113.2"], "203.0.113.2", id="duplicated: the last field"
+        ),
+        pytest.param([b"6.6.6.6, 203.0.113.8"], "203.0.113.8", id="forged left of the real hop"),
+        pytest.param([b"[2001:db8::1]:443"], "2001:db8::/64", id="bracketed IPv6 with a port"),
+        pytest.param([b"::ffff:203.0.113.7"], "203.0.113.7", id="IPv4-mapped IPv6 as IPv4"),
+    ],
+)
+async def test_hostile_forwarded_for_from_the_proxy_never_breaks_the_rate_limit_key(
+    forwarded_for: list[bytes], key: str
+) -> None:
+    app = ProxyHeadersMiddleware(
+        RateLimitMiddleware(echo, application_limits=["2/minute"]), trusted_hosts=[LOAD_BALANCER]
+    )
+    headers = [(b"x-forwarded-for", value) for value in forwarded_for]
+    recorded = await run_asgi(app, http_scope(headers=headers, client=(LOAD_BALANCER, 5000)))
+    assert recorded.status == 200
+    assert json.loads(recorded.body)["key"] == key
 
 
 # --- CSRF behind a TLS-terminating proxy (limits.md §2, trap 20) --------------------------------
@@ -212,7 +245,10 @@ def guarded(name: str) -> ASGIApp:
 async def test_a_guards_refusal_is_logged_once_with_its_outcome(
     guard: str, request_: dict[str, Any], status: int, outcome: str
 ) -> None:
-    app = AccessLogMiddleware(guarded(guard), logger=LOGGER)
+    timings: list[RequestTiming] = []
+    app = AccessLogMiddleware(
+        TimingMiddleware(guarded(guard), on_timing=timings.append), logger=LOGGER
+    )
     transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 5000))
     with collected(LOGGER) as records:
         async with httpx.AsyncClient(transport=transport, base_url=f"http://{HOST}") as client:
@@ -223,3 +259,6 @@ async def test_a_guards_refusal_is_logged_once_with_its_outcome(
     assert response.status_code == status
     assert [(line["status"], line["outcome"]) for line in lines][-1] == (status, outcome)
     assert sum(line["outcome"] != "ok" for line in lines) == 1
+    # The timing hooks see the same outcome, and so does a log line built from them.
+    assert (timings[-1].status, timings[-1].outcome) == (status, outcome)
+    assert record_from_timing(timings[-1])["outcome"] == outcome
