@@ -79,7 +79,7 @@ def three_requests(
 
 
 @pytest.mark.server
-def test_live_two_clients_behind_the_trusted_proxy_get_their_own_buckets(
+def test_live_two_clients_behind_the_trusted_proxy_get_their_own_buckets_traps_1_2(
     limited_server: str,
 ) -> None:
     with forwarding_proxy(limited_server, "https") as proxy:
@@ -94,7 +94,7 @@ def test_live_two_clients_behind_the_trusted_proxy_get_their_own_buckets(
 
 
 @pytest.mark.server
-def test_live_an_untrusted_peer_rotating_x_forwarded_for_is_refused_at_request_3(
+def test_live_an_untrusted_peer_rotating_x_forwarded_for_is_refused_at_request_3_trap_1(
     limited_server: str,
 ) -> None:
     with client_from("127.0.0.4", limited_server) as client:
@@ -141,6 +141,16 @@ async def test_hostile_forwarded_for_from_the_proxy_never_breaks_the_rate_limit_
     recorded = await run_asgi(app, http_scope(headers=headers, client=(LOAD_BALANCER, 5000)))
     assert recorded.status == 200
     assert json.loads(recorded.body)["key"] == key
+
+
+@pytest.mark.anyio
+async def test_a_lan_client_without_forwarded_headers_is_keyed_by_its_own_address_trap_3() -> None:
+    app = ProxyHeadersMiddleware(
+        RateLimitMiddleware(echo, application_limits=["2/minute"]), trusted_hosts=[LOAD_BALANCER]
+    )
+    recorded = await run_asgi(app, http_scope(client=("192.168.1.20", 5000)))
+    assert recorded.status == 200
+    assert json.loads(recorded.body)["key"] == "192.168.1.20"
 
 
 # --- CSRF behind a TLS-terminating proxy (limits.md §2, trap 20) --------------------------------
