@@ -75,9 +75,9 @@ class RequestTiming(NamedTuple):
         status: The response status; 499 when the client went away before the response was
             complete; the status sent, or 500, when the app raised or returned before
             completing its response.
-        outcome: The shared outcome word (``middlewares._core.outcome``): ``"ok"``,
-            ``"error"`` (the app raised, see ``error``), ``"disconnect"``, or what a guard
-            inside recorded (``"limited"``, ``"too_large"``, ``"timeout"``, ``"forbidden"``).
+        outcome: The word the access log uses: ``"ok"``, ``"error"`` (the app raised, see
+            ``error``), ``"disconnect"``, or what a guard inside recorded (``"limited"``,
+            ``"too_large"``, ``"timeout"``, ``"forbidden"``).
         ttfb: Time to first byte (``http.response.start`` handed to the server), or None.
         ttlb: Time to last byte (the server took the final body message), or None.
         duration: Time until the app returned or raised, background tasks included.
