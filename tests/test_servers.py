@@ -57,4 +57,4 @@ def test_a_server_that_fails_to_start_leaves_no_socket_open() -> None:
         with serve(failing_startup, lifespan="on", log_level="critical"):
             pass  # pragma: no cover - never reached
     gc.collect()
-    assert open_descriptors() == before
+    assert open_descriptors() <= before  # other tests' threads may close theirs meanwhile
