@@ -12,7 +12,7 @@ from middlewares.testing import http_scope
 from .harness import Case, PassThrough, respond_with
 
 HOST = "app.example.com"
-SECRET = "benchmark secret"
+SECRET = "benchmark secret of at least 32 bytes"
 SESSION_SECRET = "s" * 43
 
 

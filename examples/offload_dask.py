@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from middlewares.offload import PoolFullError, dask_pool, run_in_process
+from middlewares.offload import PoolFullError, dask_pool, pool_full_handler, run_in_process
 
 
 def digest(data: bytes, rounds: int) -> str:
@@ -48,11 +48,6 @@ async def home(request: Request) -> PlainTextResponse:
 async def cpu(request: Request) -> PlainTextResponse:
     rounds = min(int(request.query_params.get("rounds", "100000")), 10_000_000)
     return PlainTextResponse(await run_in_process(digest, b"seed", rounds, pool="cluster"))
-
-
-async def busy(request: Request, exc: Exception) -> Response:
-    # Full pool, or a worker or scheduler lost (BrokenExecutor): both pass, so ask for a retry.
-    return PlainTextResponse("busy, retry", status_code=503, headers={"retry-after": "1"})
 
 
 async def too_slow(request: Request, exc: Exception) -> Response:
@@ -94,7 +89,13 @@ def create_app(scheduler: str | None) -> Starlette:
     return Starlette(
         routes=[Route("/", home), Route("/digest", cpu)],
         lifespan=lifespan,
-        exception_handlers={PoolFullError: busy, BrokenExecutor: busy, TimeoutError: too_slow},
+        # A full pool, or a worker or scheduler lost (BrokenExecutor): both pass, so both get
+        # 503 with Retry-After, as OffloadMiddleware answers a full pool.
+        exception_handlers={
+            PoolFullError: pool_full_handler,
+            BrokenExecutor: pool_full_handler,
+            TimeoutError: too_slow,
+        },
     )
 
 

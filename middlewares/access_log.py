@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
-from ._core.outcome import Outcome, get_outcome
+from ._core.outcome import get_outcome, request_outcome
 from ._core.paths import PathMatcher, PathPattern, route_template
 from ._core.proxies import client_host
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -132,32 +132,6 @@ def _redact_url(value: str, secrets: tuple[str, ...]) -> str:
     )
 
 
-def request_outcome(
-    status: int | None,
-    *,
-    complete: bool,
-    error: BaseException | None,
-    disconnected: bool,
-    recorded: Outcome | None = None,
-) -> tuple[int, Outcome]:
-    """Decide the status and outcome logged for a finished request.
-
-    A complete response keeps its status, and is an ``error`` when the app raised after it
-    (a background task); a client that left first (``disconnected``: before the response was
-    complete, even if the app answered later) is 499 ``disconnect``; an app that raised or
-    returned before completing its response is ``error``, with the status it sent or 500. An
-    outcome ``recorded`` in the scope by an inner layer (``limited``, ``timeout``) wins.
-    """
-    cancelled = error is not None and not isinstance(error, Exception)
-    if disconnected or (cancelled and not complete):
-        return 499, recorded or "disconnect"
-    if complete:
-        detected: Outcome = "error" if error is not None and not cancelled else "ok"
-    else:
-        detected = "error"
-    return (500 if status is None else status), recorded or detected
-
-
 def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     for key, value in headers:
         if key == name:
@@ -236,13 +210,10 @@ def build_record(
 def record_from_timing(timing: RequestTiming) -> AccessRecord:
     """The access record of a request reported to a ``TimingMiddleware`` hook: what the hook
     knows (no byte counts, no arrival time), built by the same ``build_record``."""
-    outcome = get_outcome(timing.scope) or (
-        "disconnect" if timing.outcome == "disconnected" else timing.outcome
-    )
     return build_record(
         timing.scope,
         status=timing.status,
-        outcome=outcome,
+        outcome=timing.outcome,
         ttfb=timing.ttfb,
         duration=timing.ttlb if timing.ttlb is not None else timing.duration,
         raw_path=timing.scope.get("raw_path") or timing.raw_path.encode("utf-8"),

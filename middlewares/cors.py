@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import re
@@ -14,7 +13,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from ._core.headers import get_header, is_token, merge_vary, set_header, split_list
 from ._core.origins import DEFAULT_PORTS, compile_origin
 from ._core.paths import PathMatcher, PathPattern
-from ._core.respond import refuse_handshake, send_response
+from ._core.respond import refuse_handshake, send_response, send_server_error
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = ["ALL_METHODS", "SAFELISTED_HEADERS", "CORSMiddleware", "OriginPredicate"]
@@ -55,7 +54,6 @@ _PREFLIGHT_VARY = (
 _OWNED = frozenset({b"vary", _ACAO, _ACAC, _ACEH})
 _TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
 _PREFLIGHT_OK = b"OK"
-_SERVER_ERROR = b"Internal Server Error"
 _WEBSOCKET_REFUSED = b"WebSocket origin not allowed"
 
 
@@ -369,8 +367,7 @@ class CORSMiddleware:
             # so the browser reports a CORS failure instead. Send it here, then re-raise so the
             # server still logs it (it sees a response already started and sends no other).
             if not started:
-                with contextlib.suppress(Exception):
-                    await send_response(send, 500, with_cors_headers((), grants), _SERVER_ERROR)
+                await send_server_error(send, with_cors_headers((), grants))
             raise
 
     async def _grants_for(self, origin: bytes) -> Sequence[tuple[bytes, bytes]]:

@@ -4,7 +4,6 @@ tokens read from a header or a streamed form field."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -16,9 +15,10 @@ from ._core.headers import get_header, is_token, merge_vary
 from ._core.origins import compile_origin
 from ._core.outcome import set_outcome
 from ._core.paths import PathMatcher, PathPattern
+from ._core.problem import PROBLEM_JSON, problem_body
 from ._core.proxies import request_origin
-from ._core.respond import refuse_handshake, send_response
-from ._core.signing import KeyRing, Secret, b64encode, secrets_from
+from ._core.respond import TEXT_PLAIN, refuse_handshake, send_response
+from ._core.signing import KeyRing, Secret, b64encode, signing_keys
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CSRFMiddleware", "NonBrowserPolicy", "csrf_token", "rotate_csrf_token"]
@@ -38,7 +38,6 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 _POLICIES = ("allow", "token", "reject")
 # The longest token worth reading from a form field: ours are 16 + 1 + 43 bytes.
 _MAX_TOKEN = 256
-_PROBLEM_JSON = b"application/problem+json"
 # RFC 9110 §12.5.5: the decision read these request headers, so caches must key on them.
 _VARY = (b"vary", b"Sec-Fetch-Site, Origin")
 
@@ -181,7 +180,8 @@ class CSRFMiddleware:
         app: The ASGI application to wrap.
         secret: Signing key for tokens, or a list of keys (the first signs, all verify, for
             rotation). Only needed for ``require_token`` or ``non_browser="token"``; the same
-            on every worker, so that tokens stay valid across workers and restarts.
+            on every worker, so that tokens stay valid across workers and restarts. A key
+            shorter than 32 bytes draws a ``UserWarning``, as ``SessionMiddleware``'s does.
         trusted_origins: Origins whose requests pass even when cross-site
             (``"https://app.example.com"``, ``"https://*.example.com"``), validated like
             ``CORSMiddleware``'s ``allow_origins``; ``"*"`` and ``"null"`` are refused.
@@ -297,7 +297,7 @@ class CSRFMiddleware:
 
         self.app = app
         self._tokens = (
-            _Tokens(KeyRing(secrets_from("secret", secret), salt=b"middlewares.csrf"))
+            _Tokens(KeyRing(signing_keys("secret", secret), salt=b"middlewares.csrf"))
             if secret is not None
             else None
         )
@@ -473,12 +473,9 @@ class CSRFMiddleware:
             )
         text = f"Forbidden: {reason}"
         if self._problem:
-            document = {"type": "about:blank", "title": "Forbidden", "status": 403}
-            body = json.dumps({**document, "detail": text}).encode("ascii")
-            content_type = _PROBLEM_JSON
+            body, content_type = problem_body(403, "Forbidden", text), PROBLEM_JSON
         else:
-            body = text.encode("ascii")
-            content_type = b"text/plain; charset=utf-8"
+            body, content_type = text.encode("ascii"), TEXT_PLAIN
         if scope["type"] == "websocket":
             await refuse_handshake(
                 scope,

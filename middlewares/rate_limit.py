@@ -7,7 +7,6 @@ import functools
 import hashlib
 import inspect
 import ipaddress
-import json
 import logging
 import math
 import re
@@ -20,8 +19,9 @@ import anyio
 from ._core.headers import is_token
 from ._core.outcome import set_outcome
 from ._core.paths import PathMatcher, PathPattern, PathTable
+from ._core.problem import PROBLEM_JSON, problem_body
 from ._core.proxies import client_host
-from ._core.respond import send_response
+from ._core.respond import refuse_handshake, send_response
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
@@ -426,7 +426,6 @@ class _Breaker:
 _RATELIMIT = b"ratelimit"
 _RATELIMIT_POLICY = b"ratelimit-policy"
 _LEGACY = (b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset")
-_PROBLEM_JSON = b"application/problem+json"
 _OWNED = frozenset((_RATELIMIT, _RATELIMIT_POLICY, *_LEGACY))
 
 
@@ -820,14 +819,9 @@ class RateLimitMiddleware:
                 if state.retry_after > 0
             )
             detail = f"Rate limit {refused} exceeded"
-        problem = {
-            "type": "about:blank",
-            "title": title,
-            "status": status,
-            "detail": f"{detail}; retry in {decision.retry_after} s.",
-            "retry_after": decision.retry_after,
-        }
-        return status, headers, json.dumps(problem).encode("utf-8"), _PROBLEM_JSON
+        detail = f"{detail}; retry in {decision.retry_after} s."
+        body = problem_body(status, title, detail, retry_after=decision.retry_after)
+        return status, headers, body, PROBLEM_JSON
 
     async def _refuse(self, decision: RateLimitDecision, policies: _Policies, send: Send) -> None:
         status, headers, body, content_type = self._refusal(decision, policies)
@@ -841,20 +835,17 @@ class RateLimitMiddleware:
         receive: Receive,
         send: Send,
     ) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return  # the client left before the handshake completed
-        if self._websocket_denial and "websocket.http.response" in (scope.get("extensions") or {}):
-            status, headers, body, content_type = self._refusal(decision, policies)
-            headers.append((b"content-type", content_type))
-            headers.append((b"content-length", b"%d" % len(body)))
-            await send(
-                {"type": "websocket.http.response.start", "status": status, "headers": headers}
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:
-            # Before accept, a close makes the server answer the handshake with 403.
-            await send({"type": "websocket.close", "code": 1008})  # RFC 6455 §7.4.1: policy
+        status, headers, body, content_type = self._refusal(decision, policies)
+        await refuse_handshake(
+            scope,
+            receive,
+            send,
+            status,
+            body,
+            headers=headers,
+            content_type=content_type,
+            denial_response=self._websocket_denial,
+        )
 
 
 def _policy(entry: RateLimit | str) -> RateLimit:

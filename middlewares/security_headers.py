@@ -4,7 +4,6 @@ nonces (§7.1), HSTS (RFC 6797), Reporting-Endpoints (Reporting API §3) and Per
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import os
 import re
@@ -18,7 +17,7 @@ from typing import Any, Literal
 from ._core.csp import NONCE, Directives, Sources, compile_policy, extend_directives
 from ._core.paths import PathPattern, PathTable
 from ._core.proxies import is_secure
-from ._core.respond import send_response
+from ._core.respond import send_server_error
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
@@ -102,7 +101,6 @@ def get_csp_nonce() -> str | None:
 _CSP = b"content-security-policy"
 _CSP_REPORT_ONLY = b"content-security-policy-report-only"
 _CACHE_CONTROL = b"cache-control"
-_SERVER_ERROR = b"Internal Server Error"
 _ONE_YEAR = 31536000  # hstspreload.org's minimum max-age
 
 # Allowed values (lower-case) of the token-valued headers.
@@ -673,9 +671,7 @@ class SecurityHeadersMiddleware:
         except Exception:
             # As with CORS: the 500 an outer error handler sends would lack the headers.
             if not started:
-                with contextlib.suppress(Exception):
-                    headers = with_security_headers((), policy, secure, nonce)
-                    await send_response(send, 500, headers, _SERVER_ERROR)
+                await send_server_error(send, with_security_headers((), policy, secure, nonce))
             raise
         finally:
             if token is not None:

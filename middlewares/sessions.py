@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any, Literal, Protocol
@@ -15,7 +14,7 @@ from typing import Any, Literal, Protocol
 from ._core.cookies import CookieOptions, SameSite
 from ._core.headers import merge_vary
 from ._core.proxies import is_secure
-from ._core.signing import KeyRing, Secret, b64decode, b64encode, secrets_from
+from ._core.signing import KeyRing, Secret, b64decode, b64encode, signing_keys
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -38,10 +37,6 @@ COOKIE_LIMIT = 4096
 #: How long a session lives on the server after its last write when ``max_age`` is None (a
 #: browser-session cookie): the browser may keep such a cookie for weeks, the server does not.
 DEFAULT_LIFETIME = 14 * 24 * 3600
-#: Keys shorter than this many bytes draw a warning: HMAC-SHA256 keys should have at least the
-#: hash's 32 bytes of entropy (RFC 2104 §3), and "change-me" can be guessed offline from one
-#: cookie.
-MINIMUM_KEY_SIZE = 32
 _EMPTY = b"{}"
 _OWS = b" \t"
 
@@ -534,16 +529,7 @@ class SessionMiddleware:
             )
         if not isinstance(secret_key, (str, bytes, list, tuple)):
             secret_key = str(secret_key)  # starlette.datastructures.Secret and friends
-        keys = secrets_from("secret_key", secret_key)
-        if any(len(key) < MINIMUM_KEY_SIZE for key in keys):
-            warnings.warn(
-                f"secret_key has a key shorter than {MINIMUM_KEY_SIZE} bytes: anyone holding one "
-                "session cookie can guess it offline and forge sessions. Generate one with "
-                "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
-                UserWarning,
-                stacklevel=2,
-            )
-        self._ring = KeyRing(keys, salt=b"middlewares.sessions")
+        self._ring = KeyRing(signing_keys("secret_key", secret_key), salt=b"middlewares.sessions")
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int)):
             raise ValueError(f"max_age must be a number of seconds or None, got {max_age!r}")
         if same_site is None:

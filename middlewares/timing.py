@@ -13,7 +13,10 @@ from types import TracebackType
 from typing import Literal, NamedTuple
 
 from ._core.headers import get_header, merge_vary
+from ._core.origins import compile_origin
+from ._core.outcome import Outcome, get_outcome, request_outcome
 from ._core.paths import PathMatcher, PathPattern, route_path
+from ._core.proxies import request_origin
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 __all__ = [
@@ -47,8 +50,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 HEADER_BUDGET = 2048
 _SERVER_TIMING = b"server-timing"
 _TIMING_ALLOW_ORIGIN = b"timing-allow-origin"
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
-_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s]+")
 
 
 class Metric(NamedTuple):
@@ -72,8 +73,11 @@ class RequestTiming(NamedTuple):
     Attributes:
         scope: The request's ASGI scope, as the app left it.
         status: The response status; 499 when the client went away before the response was
-            complete; 500 when the app raised before completing its response.
-        outcome: ``"ok"``, ``"error"`` (the app raised, see ``error``) or ``"disconnected"``.
+            complete; the status sent, or 500, when the app raised or returned before
+            completing its response.
+        outcome: The word the access log uses: ``"ok"``, ``"error"`` (the app raised, see
+            ``error``), ``"disconnect"``, or what a guard inside recorded (``"limited"``,
+            ``"too_large"``, ``"timeout"``, ``"forbidden"``).
         ttfb: Time to first byte (``http.response.start`` handed to the server), or None.
         ttlb: Time to last byte (the server took the final body message), or None.
         duration: Time until the app returned or raised, background tasks included.
@@ -85,7 +89,7 @@ class RequestTiming(NamedTuple):
 
     scope: Scope
     status: int
-    outcome: Literal["ok", "error", "disconnected"]
+    outcome: Outcome
     ttfb: float | None
     ttlb: float | None
     duration: float
@@ -268,16 +272,13 @@ def route_template(scope: Scope, root_path: str = "") -> str | None:
 def _normalise_origin(origin: str) -> bytes:
     if not isinstance(origin, str):
         raise TypeError(f"expose origins must be strings, got {origin!r}")
-    lowered = origin.lower()
-    if not _ORIGIN.fullmatch(lowered):
+    exact, _ = compile_origin(origin, "expose")
+    if exact is None or exact == "null":
         raise ValueError(
-            f"expose origins must be scheme://host[:port] with no path, got {origin!r}"
+            f"expose origins must be exact scheme://host[:port] origins, without wildcards"
+            f" or 'null', got {origin!r}"
         )
-    scheme = lowered.partition("://")[0]
-    default = _DEFAULT_PORTS.get(scheme)
-    if default and lowered.endswith(default):
-        lowered = lowered[: -len(default)]
-    return lowered.encode("ascii")
+    return exact.encode("ascii")
 
 
 def exposure(scope: Scope, origins: frozenset[bytes]) -> tuple[bool, bytes | None]:
@@ -286,21 +287,14 @@ def exposure(scope: Scope, origins: frozenset[bytes]) -> tuple[bool, bytes | Non
     Returns ``(expose, timing_allow_origin)``. A request with an ``Origin`` header is exposed
     when that origin is listed, and then names it in ``Timing-Allow-Origin`` (needed by
     browsers for cross-origin pages). A request without one (navigations, same-origin GETs) is
-    exposed when the server's own origin, from the scheme and ``Host``, is listed.
+    exposed when the server's own origin (``request_origin``: the resolved scheme and
+    ``Host``) is listed.
     """
-    headers = scope["headers"]
-    origin = get_header(headers, b"origin")
+    origin = get_header(scope["headers"], b"origin")
     if origin is not None:
         return (True, origin) if origin.lower() in origins else (False, None)
-    host = get_header(headers, b"host")
-    if host is None:
-        return False, None
-    scheme: str = scope.get("scheme", "http")
-    own = f"{scheme}://{host.decode('latin-1')}".lower()
-    default = _DEFAULT_PORTS.get(scheme)
-    if default and own.endswith(default):
-        own = own[: -len(default)]
-    return own.encode("latin-1") in origins, None
+    own = request_origin(scope)
+    return own is not None and own.encode("latin-1") in origins, None
 
 
 class TimingMiddleware:
@@ -471,22 +465,23 @@ class TimingMiddleware:
         token = _current.set((clock, metrics))
         first: float | None = None
         last: float | None = None
-        status = 0
-        trailers = complete = disconnected = send_failed = False
+        status: int | None = None
+        trailers = complete = disconnected = False
 
         async def receive_watching_disconnect() -> Message:
             nonlocal disconnected
             message = await receive()
             if message["type"] == "http.disconnect":
-                disconnected = True
+                # Left before the response was complete, even if the app answers later.
+                disconnected = disconnected or not complete
             return message
 
         async def send_final(message: Message) -> None:
-            nonlocal last, complete, send_failed
+            nonlocal last, complete, disconnected
             try:
                 await send(message)
             except BaseException:
-                send_failed = True
+                disconnected = True
                 raise
             last = clock()
             complete = True
@@ -528,22 +523,21 @@ class TimingMiddleware:
         finally:
             end = clock()
             _current.reset(token)
-            if complete:
-                outcome = "error" if isinstance(error, Exception) else "ok"
-            elif (
-                disconnected
-                or send_failed
-                or (error is not None and not isinstance(error, Exception))
-            ):
-                status, outcome = 499, "disconnected"
+            if complete and error is None and not disconnected and status is not None:
+                # The common case, as request_outcome decides it, without the call.
+                final_status, outcome = status, get_outcome(scope) or "ok"
             else:
-                # The app raised, or returned without finishing its response (the server then
-                # answers 500 or cuts the connection).
-                status, outcome = 500, "error"
+                final_status, outcome = request_outcome(
+                    status,
+                    complete=complete,
+                    error=error,
+                    disconnected=disconnected,
+                    recorded=get_outcome(scope),
+                )
             record = _new_record(
                 (
                     scope,
-                    status,
+                    final_status,
                     outcome,
                     None if first is None else first - start,
                     None if last is None else last - start,

@@ -38,26 +38,30 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve(app: ASGIApp, **config: Any) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free port of 127.0.0.1 in a thread; yield its base URL."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    options: dict[str, Any] = {"log_level": "warning", "lifespan": "off", **config}
-    server = uvicorn.Server(uvicorn.Config(app, **options))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with socket.socket() as sock:  # closed however the server ends, or fails to start
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        options: dict[str, Any] = {"log_level": "warning", "lifespan": "off", **config}
+        server = uvicorn.Server(uvicorn.Config(app, **options))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        def run() -> None:
+            with contextlib.suppress(SystemExit):  # a failed startup: reported below
+                server.run(sockets=[sock])
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError("uvicorn did not start")
+                time.sleep(0.01)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
 
 
 @contextlib.contextmanager

@@ -392,3 +392,19 @@ def test_bad_configuration_names_the_argument(kwargs: dict[str, Any], message: s
 def test_lists_given_as_strings_are_type_errors(kwargs: dict[str, Any]) -> None:
     with pytest.raises(TypeError):
         CSRFMiddleware(app, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param("change-me", id="a short word"),
+        pytest.param(["a-csrf-secret-of-at-least-32-bytes", "old"], id="a short old key in a ring"),
+    ],
+)
+def test_a_short_secret_warns_as_the_session_secret_does(secret: Any) -> None:
+    with pytest.warns(UserWarning, match="secret has a key shorter than 32 bytes"):
+        CSRFMiddleware(app, secret=secret, require_token=True)
+
+
+def test_a_32_byte_secret_draws_no_warning() -> None:
+    CSRFMiddleware(app, secret="a-csrf-secret-of-at-least-32-bytes", require_token=True)

@@ -18,6 +18,7 @@ from middlewares.testing import Recorded, http_scope, run_asgi, websocket_scope
 pytestmark = pytest.mark.anyio
 
 HOST = "app.example.com"
+CSRF_SECRET = "a-csrf-secret-of-at-least-32-bytes"
 SITE = f"https://{HOST}"
 BOUNDARY = b"----formboundary"
 MULTIPART = "multipart/form-data; boundary=" + BOUNDARY.decode()
@@ -29,7 +30,7 @@ class Site:
     other request records the messages it received."""
 
     def __init__(
-        self, secret: Any = "csrf-secret", clock: Callable[[], float] | None = None, **options: Any
+        self, secret: Any = CSRF_SECRET, clock: Callable[[], float] | None = None, **options: Any
     ) -> None:
         self.seen: list[list[Message]] = []
         inner = CSRFMiddleware(self.endpoint, secret=secret, **options)
@@ -166,7 +167,7 @@ async def test_after_the_replayed_body_the_app_hears_the_server_again() -> None:
     site = Site(require_token=True)
     cookie, token = await site.issue()
     stack = SessionMiddleware(
-        CSRFMiddleware(listens, secret="csrf-secret", require_token=True),
+        CSRFMiddleware(listens, secret=CSRF_SECRET, require_token=True),
         secret_key="session-secret-of-at-least-32-bytes",
     )
     headers = {"host": HOST, "cookie": cookie, "content-type": URLENCODED}
@@ -251,9 +252,11 @@ async def test_token_from_worker_a_validates_on_worker_b_and_across_key_rotation
     worker_a, worker_b = Site(require_token=True), Site(require_token=True)
     cookie, token = await worker_a.issue()
     assert (await worker_b.post(cookie, x_csrftoken=token)).status == 200
-    rotated = Site(secret=["new-secret", "csrf-secret"], require_token=True)
+    rotated = Site(
+        secret=["a-new-csrf-secret-of-at-least-32-bytes", CSRF_SECRET], require_token=True
+    )
     assert (await rotated.post(cookie, x_csrftoken=token)).status == 200
-    stranger = Site(secret="another-secret", require_token=True)
+    stranger = Site(secret="another-csrf-secret-of-at-least-32-bytes", require_token=True)
     assert (await stranger.post(cookie, x_csrftoken=token)).status == 403
 
 
@@ -324,6 +327,6 @@ async def test_websocket_handshake_token_from_a_header() -> None:
 async def test_csrf_token_needs_the_middleware_and_a_session() -> None:
     with pytest.raises(RuntimeError, match="CSRFMiddleware"):
         csrf_token(http_scope())
-    middleware = CSRFMiddleware(Site().endpoint, secret="s")
+    middleware = CSRFMiddleware(Site().endpoint, secret=CSRF_SECRET)
     with pytest.raises(RuntimeError, match="SessionMiddleware"):
         await run_asgi(middleware, http_scope("GET", "/form"))

@@ -160,7 +160,9 @@ def test_cross_site_websocket_is_refused_over_the_wire(live_server: LiveServer) 
 @pytest.mark.server
 def test_token_after_a_large_file_streams_through_uvicorn(live_server: LiveServer) -> None:
     with (
-        live_server(served_app(secret="csrf", require_token=True)) as url,
+        live_server(
+            served_app(secret="a-csrf-secret-of-at-least-32-bytes", require_token=True)
+        ) as url,
         httpx.Client(base_url=url) as client,
     ):
         token = client.get("/form").text

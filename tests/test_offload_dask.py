@@ -20,7 +20,7 @@ import pytest
 from distributed import Client, Event
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from examples.offload_dask import create_app, digest
@@ -29,6 +29,7 @@ from middlewares.offload import (
     Pool,
     PoolFullError,
     dask_pool,
+    pool_full_handler,
     process_pool,
     run_in_process,
 )
@@ -193,12 +194,9 @@ def cluster_app(pool: Pool) -> Starlette:
     async def fast(request: Request) -> PlainTextResponse:
         return PlainTextResponse("fast")
 
-    async def full(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse("busy", status_code=503, headers={"retry-after": "1"})
-
     return Starlette(
         routes=[Route("/render/{event}", render), Route("/fast", fast)],
-        exception_handlers={PoolFullError: full},
+        exception_handlers={PoolFullError: pool_full_handler},
     )
 
 

@@ -63,7 +63,7 @@ def test_a_page_reads_the_rate_limit_headers_and_the_refusal(
     assert [row[0] for row in seen] == [200, 200, 429]
     assert seen[0][1].startswith('"items";r=1;t=')
     assert seen[2][2] == "30"
-    assert '"status": 429' in seen[2][3]
+    assert seen[2][3].startswith('{"type":"about:blank","title":"Too Many Requests","status":429,')
 
 
 def cross_origin(order: str) -> ASGIApp:

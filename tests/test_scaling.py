@@ -4,19 +4,28 @@ processes (here two middleware instances, each with its own store and pools) sha
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 
+from middlewares._core.proxies import client_host, request_origin, request_scheme
+from middlewares._core.respond import send_response
+from middlewares._types import Receive, Scope, Send
+from middlewares.compose import Layer, compose
 from middlewares.compression import CompressionMiddleware
 from middlewares.cors import CORSMiddleware
 from middlewares.offload import Pool, PoolFullError
+from middlewares.proxy_headers import ProxyHeadersMiddleware
+from middlewares.rate_limit import RateLimitMiddleware
 from middlewares.request_id import RequestIDMiddleware
 from middlewares.sessions import Session, SessionMiddleware
-from middlewares.stores import MemoryStore
+from middlewares.stores import MemoryRateLimitStore, MemoryStore, RedisRateLimitStore
 from middlewares.testing import http_scope, run_asgi
 from middlewares.timing import TimingMiddleware
 
+from .servers import redis_server
 from .stores.helpers import app_doing, call, cookie_pair
 from .test_offload_executor import blocker
 
@@ -124,3 +133,144 @@ def test_a_local_pool_bounds_one_process_only() -> None:
     release.set()
     process_a.shutdown()
     process_b.shutdown()
+
+
+# --- Rate limits across processes (here, two middleware instances) ------------------------------
+
+
+async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+    await send_response(send, 200, body=b"ok")
+
+
+def limited(store: Any) -> RateLimitMiddleware:
+    return RateLimitMiddleware(ok, application_limits=["5/minute"], store=store, store_timeout=5)
+
+
+async def admitted(processes: list[RateLimitMiddleware], requests: int) -> int:
+    """Send ``requests`` requests from one client at once, spread over ``processes``."""
+    statuses: list[int] = []
+
+    async def one(n: int) -> None:
+        statuses.append((await run_asgi(processes[n % len(processes)], http_scope())).status)
+
+    async with anyio.create_task_group() as group:
+        for n in range(requests):
+            group.start_soon(one, n)
+    return statuses.count(200)
+
+
+async def test_memory_rate_limit_stores_count_alone_so_the_limit_multiplies() -> None:
+    processes = [limited(MemoryRateLimitStore()), limited(MemoryRateLimitStore())]
+    assert await admitted(processes, 20) == 10  # 5 a minute per process, 2 processes
+
+
+@pytest.fixture(scope="module")
+def shared_redis() -> Iterator[str]:
+    with redis_server() as (url, _):
+        yield url
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # redis-py's client runs on asyncio
+@pytest.mark.parametrize(
+    "requests",
+    [
+        pytest.param(1, id="one after another"),
+        pytest.param(20, id="twenty at once"),
+    ],
+)
+async def test_one_redis_rate_limit_store_holds_the_limit_across_processes(
+    shared_redis: str, requests: int
+) -> None:
+    prefix = f"scaling-{requests}:"  # one key space per case, shared by both processes
+    stores = [RedisRateLimitStore(shared_redis, prefix=prefix) for _ in range(2)]
+    processes = [limited(store) for store in stores]
+    if requests == 1:
+        total = 0
+        for n in range(12):
+            total += await admitted([processes[n % 2]], 1)
+    else:
+        total = await admitted(processes, requests)
+    for store in stores:
+        await store.aclose()
+    assert total == 5
+
+
+# --- Behind a load balancer ---------------------------------------------------------------------
+
+BALANCER = "10.0.0.2"
+
+
+async def echo_view(scope: Scope, receive: Receive, send: Send) -> None:
+    scope["session"]["visited"] = True
+    decision = scope["middlewares.rate_limit"]
+    seen = {
+        "client": client_host(scope),
+        "scheme": request_scheme(scope),
+        "origin": request_origin(scope),
+        "key": decision.key,
+    }
+    await send_response(send, 200, body=json.dumps(seen).encode())
+
+
+def behind_balancer(**proxy_options: Any) -> ProxyHeadersMiddleware:
+    return compose(
+        echo_view,
+        Layer(ProxyHeadersMiddleware, trusted_hosts=[BALANCER], **proxy_options),
+        Layer(RateLimitMiddleware, application_limits=["100/minute"]),
+        Layer(SessionMiddleware, secret_key=KEY, https_only="auto"),
+    )  # type: ignore[return-value]
+
+
+KEY = "a-shared-session-secret-of-32-bytes"
+FORWARDED = {
+    "host": "10.0.0.9:8000",
+    "x-forwarded-for": "203.0.113.7",
+    "x-forwarded-proto": "https",
+    "x-forwarded-host": "shop.example.com",
+}
+
+
+@pytest.mark.parametrize(
+    ("peer", "options", "expected"),
+    [
+        pytest.param(
+            BALANCER,
+            {"x_host": 1},
+            ("203.0.113.7", "https", "https://shop.example.com"),
+            id="from the balancer with x_host: the forwarded client, scheme and host",
+        ),
+        pytest.param(
+            BALANCER,
+            {},
+            ("203.0.113.7", "https", "https://10.0.0.9:8000"),
+            id="from the balancer by default: client and scheme, Host as received",
+        ),
+        pytest.param(
+            "203.0.113.66",
+            {"x_host": 1},
+            ("203.0.113.66", "http", "http://10.0.0.9:8000"),
+            id="from anyone else: forwarded headers ignored",
+        ),
+    ],
+)
+async def test_proxy_headers_outermost_give_every_layer_the_real_client(
+    peer: str, options: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    recorded = await run_asgi(
+        behind_balancer(**options), http_scope(headers=FORWARDED, client=(peer, 40000))
+    )
+    seen = json.loads(recorded.body)
+    assert (seen["client"], seen["scheme"], seen["origin"]) == expected
+    assert seen["key"] == expected[0]  # rate-limit key: the resolved client
+    secure = "; secure" in (recorded.header("set-cookie") or "").lower()
+    assert secure is (expected[1] == "https")  # https_only="auto" follows the resolved scheme
+
+
+async def test_rate_limit_keys_are_the_clients_not_the_balancer() -> None:
+    app = behind_balancer()
+    keys = set()
+    for client in ("203.0.113.7", "203.0.113.8", "198.51.100.1"):
+        headers = {**FORWARDED, "x-forwarded-for": client}
+        recorded = await run_asgi(app, http_scope(headers=headers, client=(BALANCER, 40000)))
+        keys.add(json.loads(recorded.body)["key"])
+    assert keys == {"203.0.113.7", "203.0.113.8", "198.51.100.1"}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import gc
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
+import pytest
 
 from middlewares._core.respond import send_response
 from middlewares._types import Receive, Scope, Send
+
+from .servers import serve
 
 PAGE = b"<!doctype html><title>t</title><p id=p>served</p><script>document.title='ran'</script>"
 
@@ -35,3 +40,21 @@ def test_browser_renders_a_served_page(
         page.goto(url)
         assert page.text_content("#p") == "served"
         assert page.title() == "ran"
+
+
+async def failing_startup(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_server_that_fails_to_start_leaves_no_socket_open() -> None:
+    before = open_descriptors()
+    with pytest.raises(RuntimeError, match="uvicorn did not start"):  # noqa: SIM117
+        with serve(failing_startup, lifespan="on", log_level="critical"):
+            pass  # pragma: no cover - never reached
+    gc.collect()
+    assert open_descriptors() <= before  # other tests' threads may close theirs meanwhile

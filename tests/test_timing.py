@@ -215,6 +215,13 @@ SITE = b"https://app.example.com"
         pytest.param({"host": "app.example.com"}, "http", (False, None), id="other scheme"),
         pytest.param({"host": "api.example.com"}, "https", (False, None), id="other host"),
         pytest.param({}, "https", (False, None), id="no Origin, no Host"),
+        pytest.param(
+            {"host": "APP.example.com."},
+            "https",
+            (True, None),
+            id="Host read as the host check reads it",
+        ),
+        pytest.param({"host": "app.example.com\r\nx"}, "https", (False, None), id="CR/LF in Host"),
     ],
 )
 def test_exposure_for_an_origin_list(
@@ -245,8 +252,12 @@ async def noop_app(scope: Any, receive: Any, send: Any) -> None:
     [
         pytest.param({"expose": "sometimes"}, ValueError, "expose must be", id="unknown word"),
         pytest.param(
-            {"expose": ["https://a.test/path"]}, ValueError, "no path", id="origin with a path"
+            {"expose": ["https://a.test/path"]}, ValueError, "has a path", id="origin with a path"
         ),
+        pytest.param(
+            {"expose": ["https://*.a.test"]}, ValueError, "without wildcards", id="a wildcard"
+        ),
+        pytest.param({"expose": ["null"]}, ValueError, "or 'null'", id="the opaque origin"),
         pytest.param({"expose": ["a.test"]}, ValueError, "scheme://host", id="no scheme"),
         pytest.param({"expose": [3]}, TypeError, "must be strings", id="not a string"),
         pytest.param({"on_timing": [print, 3]}, TypeError, "on_timing", id="hook not callable"),

@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
+from middlewares._core.outcome import Outcome, set_outcome
 from middlewares._types import Message, Receive, Scope, Send
 from middlewares.testing import http_scope, run_asgi, websocket_scope
 from middlewares.timing import HEADER_BUDGET, RequestTiming, TimingMiddleware, add_timing, timing
@@ -199,7 +200,7 @@ async def test_app_raising_after_a_complete_response_keeps_the_status() -> None:
     assert (seen[0].status, seen[0].outcome) == (201, "error")
 
 
-async def test_app_raising_mid_stream_is_a_500() -> None:
+async def test_app_raising_mid_stream_keeps_the_status_it_sent_as_an_error() -> None:
     seen: list[RequestTiming] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -209,7 +210,8 @@ async def test_app_raising_mid_stream_is_a_500() -> None:
 
     with pytest.raises(ValueError, match="generator"):
         await run_asgi(TimingMiddleware(app, on_timing=seen.append))
-    assert (seen[0].status, seen[0].outcome, seen[0].ttlb) == (500, "error", None)
+    # As the access log reports it: the client saw a 200 and a cut body.
+    assert (seen[0].status, seen[0].outcome, seen[0].ttlb) == (200, "error", None)
 
 
 async def disconnect_at_once() -> Message:
@@ -225,7 +227,7 @@ async def test_client_that_disconnected_before_the_response_is_499() -> None:
     await run_asgi(
         TimingMiddleware(app, on_timing=seen.append), receive=disconnect_at_once, validate=True
     )
-    assert (seen[0].status, seen[0].outcome, seen[0].ttfb) == (499, "disconnected", None)
+    assert (seen[0].status, seen[0].outcome, seen[0].ttfb) == (499, "disconnect", None)
 
 
 async def test_client_that_disconnected_mid_stream_is_499_with_a_first_byte() -> None:
@@ -238,7 +240,7 @@ async def test_client_that_disconnected_mid_stream_is_499_with_a_first_byte() ->
 
     await run_asgi(TimingMiddleware(app, on_timing=seen.append), receive=disconnect_at_once)
     record = seen[0]
-    assert (record.status, record.outcome, record.ttlb) == (499, "disconnected", None)
+    assert (record.status, record.outcome, record.ttlb) == (499, "disconnect", None)
     assert record.ttfb is not None
 
 
@@ -251,7 +253,7 @@ async def test_disconnect_seen_by_the_app_as_an_exception_is_499() -> None:
 
     with pytest.raises(OSError, match="client disconnected"):
         await run_asgi(TimingMiddleware(app, on_timing=seen.append), receive=disconnect_at_once)
-    assert (seen[0].status, seen[0].outcome) == (499, "disconnected")
+    assert (seen[0].status, seen[0].outcome) == (499, "disconnect")
 
 
 async def test_final_send_failing_is_a_disconnect() -> None:
@@ -268,7 +270,7 @@ async def test_final_send_failing_is_a_disconnect() -> None:
     middleware = TimingMiddleware(app, on_timing=seen.append)
     with pytest.raises(ConnectionResetError):
         await middleware(http_scope(), disconnect_at_once, server_send)
-    assert (seen[0].status, seen[0].outcome, seen[0].ttlb) == (499, "disconnected", None)
+    assert (seen[0].status, seen[0].outcome, seen[0].ttlb) == (499, "disconnect", None)
 
 
 async def test_cancelled_request_is_499() -> None:
@@ -284,7 +286,7 @@ async def test_cancelled_request_is_499() -> None:
         group.start_soon(run_asgi, middleware)
         await started.wait()
         group.cancel_scope.cancel()
-    assert (seen[0].status, seen[0].outcome) == (499, "disconnected")
+    assert (seen[0].status, seen[0].outcome) == (499, "disconnect")
 
 
 async def test_app_returning_without_a_response_is_a_500() -> None:
@@ -483,3 +485,50 @@ async def test_concurrent_requests_keep_their_own_metrics() -> None:
         assert [m.name for m in seen[f"/{name}"].metrics] == [f"{name}-before", f"{name}-after"]
     add_timing("outside")  # the requests' lists are gone from this context
     assert [m.name for m in seen["/a"].metrics] == ["a-before", "a-after"]
+
+
+async def test_client_that_left_before_the_app_answered_is_a_disconnect_not_ok() -> None:
+    seen: list[RequestTiming] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # the client is gone; the server drops what the app sends next
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"too late"})
+
+    await run_asgi(TimingMiddleware(app, on_timing=seen.append), receive=disconnect_at_once)
+    assert (seen[0].status, seen[0].outcome) == (499, "disconnect")
+
+
+async def test_a_disconnect_after_the_complete_response_stays_ok() -> None:
+    seen: list[RequestTiming] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        await receive()  # waiting for the client to close, as a long-poll would
+
+    await run_asgi(TimingMiddleware(app, on_timing=seen.append), receive=disconnect_at_once)
+    assert (seen[0].status, seen[0].outcome) == (200, "ok")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        pytest.param("limited", 429, id="a rate limit refused it"),
+        pytest.param("too_large", 413, id="a body limit refused it"),
+        pytest.param("timeout", 504, id="a timeout answered it"),
+        pytest.param("forbidden", 403, id="a CSRF check refused it"),
+    ],
+)
+async def test_the_outcome_a_guard_recorded_reaches_the_hooks(
+    outcome: Outcome, status: int
+) -> None:
+    seen: list[RequestTiming] = []
+
+    async def guard(scope: Scope, receive: Receive, send: Send) -> None:
+        set_outcome(scope, outcome)
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    await run_asgi(TimingMiddleware(guard, on_timing=seen.append))
+    assert (seen[0].status, seen[0].outcome) == (status, outcome)

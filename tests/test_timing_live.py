@@ -65,5 +65,5 @@ def test_client_hanging_up_mid_stream_is_499(live_server: LiveServer) -> None:
         assert done.wait(10)
     assert first.startswith(b"chunk 0")
     [record] = seen
-    assert (record.status, record.outcome, record.ttlb) == (499, "disconnected", None)
+    assert (record.status, record.outcome, record.ttlb) == (499, "disconnect", None)
     assert record.ttfb is not None

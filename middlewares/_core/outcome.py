@@ -20,6 +20,32 @@ OUTCOME_KEY = "middlewares.outcome"
 Outcome = Literal["ok", "error", "disconnect", "timeout", "limited", "too_large", "forbidden"]
 
 
+def request_outcome(
+    status: int | None,
+    *,
+    complete: bool,
+    error: BaseException | None,
+    disconnected: bool,
+    recorded: Outcome | None = None,
+) -> tuple[int, Outcome]:
+    """Decide the status and outcome reported for a finished request.
+
+    A complete response keeps its status, and is an ``error`` when the app raised after it
+    (a background task); a client that left first (``disconnected``: before the response was
+    complete, even if the app answered later) is 499 ``disconnect``; an app that raised or
+    returned before completing its response is ``error``, with the status it sent or 500. An
+    outcome ``recorded`` in the scope by an inner layer (``limited``, ``timeout``) wins.
+    """
+    cancelled = error is not None and not isinstance(error, Exception)
+    if disconnected or (cancelled and not complete):
+        return 499, recorded or "disconnect"
+    if complete:
+        detected: Outcome = "error" if error is not None and not cancelled else "ok"
+    else:
+        detected = "error"
+    return (500 if status is None else status), recorded or detected
+
+
 def set_outcome(scope: Scope, outcome: Outcome) -> None:
     """Record why the request ended, unless an inner layer already did."""
     scope.setdefault(OUTCOME_KEY, outcome)

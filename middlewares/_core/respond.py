@@ -3,6 +3,7 @@ response) and WebSocket handshake refusals (ASGI WebSocket spec, denial response
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from .._types import Receive, Scope, Send
@@ -33,6 +34,18 @@ async def send_response(
     raw.append((b"content-length", str(len(body)).encode("ascii")))
     await send({"type": f"{prefix}.response.start", "status": status, "headers": raw})
     await send({"type": f"{prefix}.response.body", "body": body, "more_body": False})
+
+
+async def send_server_error(send: Send, headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """Send a bare 500 carrying ``headers`` for an app that raised before starting its response.
+
+    The 500 an outer error handler or the server builds lacks the headers a layer adds (CORS,
+    security headers: Starlette #1116), so the layer sends its own, then re-raises the app's
+    exception for the server to log. A send that fails (the client left) is ignored: the app's
+    exception is the one that matters.
+    """
+    with contextlib.suppress(Exception):
+        await send_response(send, 500, headers, b"Internal Server Error")
 
 
 async def send_refusal(
@@ -66,15 +79,17 @@ async def refuse_handshake(
     status: int,
     body: bytes,
     *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
     content_type: bytes = TEXT_PLAIN,
     denial_response: bool = False,
 ) -> None:
     """Refuse a WebSocket handshake before the app can accept it (ASGI WebSocket spec).
 
     Waits for ``websocket.connect``, then closes before accept, which every server turns into
-    HTTP 403. With ``denial_response``, the status and body go out as an HTTP denial response
-    instead where the server offers the extension: uvicorn's default WebSocket stack logs an
-    ERROR line for each one, which a hostile page can use to flood alerting, so it is opt-in.
+    HTTP 403. With ``denial_response``, the status, ``headers`` (a ``Retry-After``) and body go
+    out as an HTTP denial response instead where the server offers the extension: uvicorn's
+    default WebSocket stack logs an ERROR line for each one, which a hostile page can use to
+    flood alerting, so it is opt-in.
     Nothing is sent when the client left first.
     """
     message = await receive()
@@ -83,7 +98,8 @@ async def refuse_handshake(
             scope,
             send,
             status,
-            body=body,
+            headers,
+            body,
             content_type=content_type,
             denial_response=denial_response,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import warnings
 from collections.abc import Sequence
 
 Secret = str | bytes
@@ -18,6 +19,10 @@ Secret = str | bytes
 # itsdangerous 2.x ``Signer`` defaults, the ones Starlette's SessionMiddleware relies on:
 # salt "itsdangerous.Signer", key derivation "django-concat", HMAC-SHA1, separator ".".
 _ITSDANGEROUS_SALT = b"itsdangerous.Signer"
+#: Keys shorter than this many bytes draw a warning: HMAC-SHA256 keys should have at least the
+#: hash's 32 bytes of entropy (RFC 2104 §3), and "change-me" can be guessed offline from one
+#: value it signed.
+MINIMUM_KEY_SIZE = 32
 # RFC 4648 §5: base64url is base64 with "-" and "_" for "+" and "/". binascii directly: the
 # base64 module's wrappers cost more than the conversion on cookie-sized values.
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -59,6 +64,21 @@ def secrets_from(name: str, secret: Secret | Sequence[Secret]) -> tuple[bytes, .
     if not keys:
         raise ValueError(f"{name} must be a key or a non-empty list of keys, got {secret!r}")
     return tuple(_as_bytes(name, key) for key in keys)
+
+
+def signing_keys(name: str, secret: Secret | Sequence[Secret]) -> tuple[bytes, ...]:
+    """`secrets_from`, warning (``UserWarning``, pointing at the caller's caller: the line
+    that built the middleware) when a key is shorter than ``MINIMUM_KEY_SIZE`` bytes."""
+    keys = secrets_from(name, secret)
+    if any(len(key) < MINIMUM_KEY_SIZE for key in keys):
+        warnings.warn(
+            f"{name} has a key shorter than {MINIMUM_KEY_SIZE} bytes: anyone holding one value "
+            "it signed (a cookie, a token) can guess it offline and forge more. Generate one "
+            "with python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            UserWarning,
+            stacklevel=3,
+        )
+    return keys
 
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))

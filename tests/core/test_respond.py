@@ -4,7 +4,12 @@ from typing import Any
 
 import pytest
 
-from middlewares._core.respond import refuse_handshake, send_refusal, send_response
+from middlewares._core.respond import (
+    refuse_handshake,
+    send_refusal,
+    send_response,
+    send_server_error,
+)
 from middlewares._types import Message, Receive, Scope, Send
 from middlewares.testing import Recorded, http_scope, run_asgi, websocket_scope
 
@@ -103,3 +108,35 @@ async def test_refusal_of_a_websocket_without_the_extension_is_a_close() -> None
     result = await _refuse(websocket_scope())
     assert [m["type"] for m in result.messages] == ["websocket.close"]
     assert result.messages[0]["code"] == 1008
+
+
+async def test_a_denial_response_carries_the_given_headers() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await refuse_handshake(
+            scope,
+            receive,
+            send,
+            429,
+            b"slow down",
+            headers=[(b"retry-after", b"30")],
+            denial_response=True,
+        )
+
+    result = await run_asgi(app, websocket_scope(extensions={"websocket.http.response": {}}))
+    assert (result.status, result.body) == (429, b"slow down")
+    assert result.header("retry-after") == "30"
+    assert result.header("content-length") == "9"
+
+
+async def test_a_server_error_carries_the_headers_and_ignores_a_client_that_left() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send_server_error(send, [(b"access-control-allow-origin", b"https://a.test")])
+
+    result = await run_asgi(app)
+    assert (result.status, result.body) == (500, b"Internal Server Error")
+    assert result.header("access-control-allow-origin") == "https://a.test"
+
+    async def gone(message: Message) -> None:
+        raise OSError("the client left")
+
+    await send_server_error(gone, [])  # nothing raised: the app's own error is what matters
