@@ -103,7 +103,16 @@ def _ip(text: str, version: int | None = None) -> str | None:
         return None
     if version is not None and address.version != version:
         return None
-    return address.compressed
+    return _unmapped(address).compressed
+
+
+def _unmapped(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    # RFC 4291 §2.5.5.2: ::ffff:192.0.2.1 is the IPv4 client of a dual-stack socket, one client
+    # whichever way it is written, for keys, logs and trust alike.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address if mapped is None else mapped
 
 
 def parse_address(text: str) -> Address | None:
@@ -221,7 +230,7 @@ class TrustedProxies:
 
     def _in_networks(self, host: str) -> bool:
         try:
-            address = ipaddress.ip_address(host)
+            address = _unmapped(ipaddress.ip_address(host))
         except ValueError:
             return False
         return address.compressed in self._addresses or any(

@@ -410,3 +410,12 @@ def test_accessors() -> None:
     assert request_origin(http_scope(headers=[("host", "a/b")])) is None
     assert request_scheme({"type": "websocket"}) == "ws"
     assert client_host(http_scope(client=None)) is None
+
+
+def test_ipv4_mapped_addresses_are_one_client_with_their_ipv4_form() -> None:
+    assert parse_address("::ffff:203.0.113.7") == ("203.0.113.7", 0)
+    assert parse_address("[::ffff:203.0.113.7]:4711") == ("203.0.113.7", 4711)
+    trust = TrustedProxies(["10.0.0.0/8", "192.0.2.1"])
+    assert trust.trusts("::ffff:10.0.0.5")
+    assert trust.trusts("::ffff:192.0.2.1")
+    assert not trust.trusts("::ffff:203.0.113.7")
