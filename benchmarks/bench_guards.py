@@ -62,6 +62,22 @@ class AnyioTimeout:
             await self.app(scope, receive, send)
 
 
+class CancelScopeFloor:
+    """The least any anyio-cancellable timeout costs: the pass-through floor inside a cancel
+    scope with no deadline and no timer (the backend's scope class, built directly as
+    TimeoutMiddleware does, since ``anyio.CancelScope()`` looks the backend up per call)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = PassThrough(app)
+        self.scope_class: type[anyio.CancelScope] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.scope_class is None:
+            self.scope_class = type(anyio.CancelScope())
+        with self.scope_class():
+            await self.app(scope, receive, send)
+
+
 def fastapi_recipe(app: ASGIApp) -> ASGIApp:
     """fastapi/fastapi#1752: ``asyncio.wait_for(call_next(request), timeout)`` in an HTTP
     middleware."""
@@ -92,6 +108,7 @@ def cases() -> list[Case]:
             app, timeout=30, idle_timeout=10, total_timeout=60
         ),
         "pass-through (floor)": PassThrough(app),
+        "floor inside an anyio cancel scope, no timer": CancelScopeFloor(app),
         "anyio move_on_after": AnyioTimeout(app, 30),
         "FastAPI recipe (wait_for in an HTTP middleware)": fastapi_recipe(app),
     }
