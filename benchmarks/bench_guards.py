@@ -4,6 +4,7 @@ the FastAPI recipe and a plain anyio cancel scope, each against the pass-through
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import anyio
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -65,17 +66,24 @@ class AnyioTimeout:
 class CancelScopeFloor:
     """The least any anyio-cancellable timeout costs: the pass-through floor inside a cancel
     scope with no deadline and no timer (the backend's scope class, built directly as
-    TimeoutMiddleware does, since ``anyio.CancelScope()`` looks the backend up per call)."""
+    TimeoutMiddleware does, since ``anyio.CancelScope()`` looks the backend up per call); with
+    ``deadline_variable``, also the context variable the timeout issue asks for."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, deadline_variable: bool = False) -> None:
         self.app = PassThrough(app)
         self.scope_class: type[anyio.CancelScope] | None = None
+        self.variable = contextvars.ContextVar[float]("deadline") if deadline_variable else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.scope_class is None:
             self.scope_class = type(anyio.CancelScope())
-        with self.scope_class():
-            await self.app(scope, receive, send)
+        token = None if self.variable is None else self.variable.set(30.0)
+        try:
+            with self.scope_class():
+                await self.app(scope, receive, send)
+        finally:
+            if token is not None and self.variable is not None:
+                self.variable.reset(token)
 
 
 def fastapi_recipe(app: ASGIApp) -> ASGIApp:
@@ -109,6 +117,7 @@ def cases() -> list[Case]:
         ),
         "pass-through (floor)": PassThrough(app),
         "floor inside an anyio cancel scope, no timer": CancelScopeFloor(app),
+        "the same, and a deadline context variable": CancelScopeFloor(app, deadline_variable=True),
         "anyio move_on_after": AnyioTimeout(app, 30),
         "FastAPI recipe (wait_for in an HTTP middleware)": fastapi_recipe(app),
     }
