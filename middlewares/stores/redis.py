@@ -32,8 +32,11 @@ def import_redis(owner: str, url: str | None, client: Any, timeout: float) -> An
 
 
 def connection_errors(redis: Any) -> tuple[type[Exception], ...]:
-    """What a dead, stopped or unreachable server raises; anything else is a bug to surface."""
-    return (redis.RedisError, OSError, TimeoutError)
+    """What a dead, stopped or unreachable server raises; anything else is a bug to surface.
+
+    An unreachable Redis Cluster raises ``RedisClusterException``, which is not a
+    ``RedisError``."""
+    return (redis.RedisError, redis.exceptions.RedisClusterException, OSError, TimeoutError)
 
 
 class RedisStore:

@@ -130,3 +130,20 @@ async def test_trap8_a_slow_redis_never_blocks_other_requests(own_redis: OwnRedi
     await pause
     await admin.aclose()
     await store.aclose()
+
+
+async def test_trap12_an_unreachable_redis_cluster_gets_the_outage_policy_not_a_500() -> None:
+    from redis.asyncio.cluster import RedisCluster
+
+    client = RedisCluster(host="127.0.0.1", port=free_port())  # no cluster listens there
+    store = RedisRateLimitStore(client=client)
+    app = RateLimitMiddleware(ok_app, application_limits=["5/minute"], store=store)
+    assert (await run_asgi(app, http_scope())).status == 200  # fail open, the default
+    assert app.degraded_requests == 1
+    closed = RateLimitMiddleware(
+        ok_app, application_limits=["5/minute"], store=store, fail_open=False
+    )
+    refused = await run_asgi(closed, http_scope())
+    assert refused.status == 503
+    assert int(refused.header("retry-after")) >= 1
+    await client.aclose()
