@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -139,8 +140,11 @@ class RedisRateLimitStore:
         """Charge ``cost`` to ``key`` under every policy, all or nothing (`RateLimitStore`)."""
         args = [cost]
         for limit in limits:  # whole µs: integers cost redis-py less to encode than floats
-            args.append(round(limit.interval * 1e6))
-            args.append(round(limit.tolerance * 1e6))
+            # The interval rounded down and the tolerance up, so that whole µs never turn a
+            # quota away early: 7 intervals of 86400 s / 7 rounded to the nearest µs end 1 µs
+            # past the day, and the seventh request of "7/day" would be refused.
+            args.append(math.floor(limit.interval * 1e6))
+            args.append(math.ceil(limit.tolerance * 1e6))
             args.append(limit.window * 1_000_000 if limit.fixed else 0)
         try:
             reply = await self._script(keys=self.keys_for(key, limits), args=args)

@@ -199,3 +199,22 @@ async def test_a_fixed_window_on_redis_resets_at_the_window_end_of_redis_clock(
     assert window_left - 1 < fixed.reset <= window_left
     (key,) = [k for k in await redis_client.keys("*") if b"fixed-window" in k]
     assert await redis_client.pttl(key) <= window_left * 1000 + 2
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [
+        pytest.param("7/day", id="7 a day, an interval that is no whole µs"),
+        pytest.param("7/minute", id="7 a minute"),
+        pytest.param("9/minute", id="9 a minute"),
+    ],
+)
+@pytest.mark.parametrize("strategy", ["fixed-window", "gcra"])
+async def test_redis_admits_exactly_the_quota_like_the_memory_store(
+    redis_client: Any, rate: str, strategy: Any
+) -> None:
+    limits = [RateLimit(rate, strategy=strategy)]
+    quota = int(rate.split("/")[0])
+    store = RedisRateLimitStore(client=redis_client)
+    allowed = [(await store.charge(f"{rate}-{strategy}", limits, 1))[0] for _ in range(quota + 1)]
+    assert allowed == [True] * quota + [False]
