@@ -149,23 +149,35 @@ async def test_without_a_time_box_the_store_is_awaited_as_long_as_it_takes() -> 
 # --- the in-memory store's memory (trap 18) ---------------------------------------------------
 
 
-def test_trap18_100k_one_shot_keys_come_back_to_baseline() -> None:
+@pytest.mark.parametrize("policies", [1, 3], ids=["one policy", "three policies"])
+def test_trap18_100k_one_shot_keys_come_back_to_baseline(policies: int) -> None:
     clock = Clock()
     store = MemoryRateLimitStore(clock=clock)
-    limits = [RateLimit("10/minute")]
+    limits = [RateLimit(f"{10 * n}/minute", name=f"p{n}") for n in range(1, policies + 1)]
     store.charge_now("198.51.100.1", limits, 1)
     baseline = sys.getsizeof(store._entries)
     for n in range(100_000):
         store.charge_now(f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}", limits, 1)
-    assert len(store) > 90_000
+    assert len(store) > 90_000 * policies
     grown = sys.getsizeof(store._entries)
     clock.now += 61  # every allowance is whole again
-    for _ in range(55_000):  # ordinary traffic from one client sweeps as it goes
+    for _ in range(60_000 * policies):  # ordinary traffic from one client sweeps as it goes
         store.charge_now("198.51.100.1", limits, 1)
         clock.now += 6
-    assert len(store) == 1
+    assert len(store) == policies
     assert grown > 100 * baseline
     assert sys.getsizeof(store._entries) < grown / 1000
+
+
+def test_trap18_one_shot_clients_under_three_policies_stay_within_the_window() -> None:
+    clock = Clock()
+    store = MemoryRateLimitStore(clock=clock)
+    limits = [RateLimit("10/second", name="a"), RateLimit("20/second", name="b")]
+    limits.append(RateLimit("30/second", name="c"))
+    for n in range(30_000):  # a new client every millisecond, each whole again after 1 s
+        clock.now += 0.001
+        store.charge_now(f"k{n}", limits, 1)
+    assert len(store) < 3 * 1_100  # the clients of the last second or so, not all 30,000
 
 
 async def test_max_keys_bounds_a_flood_of_fresh_keys_by_dropping_the_oldest() -> None:

@@ -10,20 +10,22 @@ from ..rate_limit import PolicyState, RateLimit, charge_limits
 
 __all__ = ["MemoryRateLimitStore"]
 
-# Entries looked at per charge by the sweep: each charge pays for its own key twice over.
+# Entries looked at per charge by the sweep beyond the ones it writes: each charge pays for its
+# own entries twice over, whatever the number of policies.
 _SWEEP = 2
 
 
 class MemoryRateLimitStore:
     """Keep rate-limit state in a dict of this process, for one-process apps and tests.
 
-    One float per (key, policy), as `charge_limits` defines it. An entry whose allowance is whole
-    again holds nothing worth keeping, so each charge also looks at the two entries charged longest
-    ago and drops them when expired (kept ones go to the back), and the table is copied smaller once
-    it is a quarter full: memory follows the clients seen within the last window, not all clients
-    ever seen, without a timer thread or a full scan. ``max_keys`` bounds it against a flood of
-    fresh keys by dropping the entry charged longest ago. Each worker process has its own store:
-    with several workers or machines use `RedisRateLimitStore`.
+    One float per (key, policy), as `charge_limits` defines it. An entry whose allowance is
+    whole again holds nothing worth keeping, so each charge also looks at as many of the entries
+    charged longest ago as it writes, plus two, and drops them when expired (kept ones go to the
+    back), and the table is copied smaller once it is a quarter full: memory follows the clients
+    seen within the last window, not all clients ever seen, without a timer thread or a full
+    scan. ``max_keys`` bounds it against a flood of fresh keys by dropping the entry charged
+    longest ago. Each worker process has its own store: with several workers or machines use
+    `RedisRateLimitStore`.
 
     Args:
         max_keys: Most entries kept at once. Defaults to 1 000 000 (about 150 MB).
@@ -66,7 +68,7 @@ class MemoryRateLimitStore:
             for name, value in zip(names, values, strict=True):
                 entries[name] = value
                 move(name)
-        for _ in range(_SWEEP):
+        for _ in range(len(names) + _SWEEP):
             for oldest in entries:  # noqa: B007 - the first key, without building an iterator
                 break
             else:
