@@ -18,7 +18,7 @@ import anyio
 import anyio.lowlevel
 
 from ._core.headers import get_header
-from ._core.outcome import set_outcome
+from ._core.outcome import ends_response, set_outcome
 from ._core.paths import PathPattern, PathTable
 from ._core.problem import send_problem
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +29,15 @@ logger = logging.getLogger("middlewares.timeout")
 
 _STARTS = frozenset(
     {"http.response.start", "websocket.accept", "websocket.close", "websocket.http.response.start"}
+)
+# Response messages after the start that show the app making progress (the idle budget).
+_PROGRESS = frozenset(
+    {
+        "http.response.body",
+        "http.response.zerocopysend",
+        "http.response.trailers",
+        "websocket.http.response.body",
+    }
 )
 _EVENT_STREAM = b"text/event-stream"
 # RFC 6455 §7.4.1 / IANA registry: 1013 "Try Again Later".
@@ -289,7 +298,7 @@ class TimeoutMiddleware:
         deadline = total if budgets.first_byte is None else min(start + budgets.first_byte, total)
         budget = _Budget(to_monotonic + deadline)
         token = _budget.set(budget)
-        started = False
+        started = trailers = False
         timed = True
 
         with scope_class() as cancel_scope:
@@ -303,7 +312,7 @@ class TimeoutMiddleware:
 
             # A plain function returning an awaitable: no coroutine of its own per message.
             def send_with_timeout(message: Message) -> Awaitable[None]:
-                nonlocal started, timed, total, idle
+                nonlocal started, timed, total, idle, trailers
                 if not timed:  # started, and no budget left to keep
                     return send(message)
                 if cancel_scope.cancel_called:
@@ -314,6 +323,7 @@ class TimeoutMiddleware:
                     if kind not in _STARTS:
                         return send(message)
                     started = True
+                    trailers = message.get("trailers", False)
                     if (
                         not self._event_streams
                         and (idle is not None or total < math.inf)
@@ -327,13 +337,11 @@ class TimeoutMiddleware:
                         return send(message)
                     # The start goes out whole or not at all (Starlette PR #1706).
                     return _shielded(scope_class, send, message)
-                if (kind == "http.response.body" and not message.get("more_body", False)) or (
-                    kind == "websocket.close"
-                ):
+                if ends_response(message, trailers):
                     # Complete: what the app does next (background tasks) is not timed.
                     timed = False
                     move_deadline(math.inf)
-                elif idle is not None and kind == "http.response.body":
+                elif idle is not None and kind in _PROGRESS:
                     move_deadline(min(now() + idle, total))
                 return send(message)
 

@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 
 from ._core.headers import get_header, merge_vary
 from ._core.origins import compile_origin
-from ._core.outcome import Outcome, get_outcome, request_outcome
+from ._core.outcome import Outcome, ends_response, get_outcome, request_outcome
 from ._core.paths import PathMatcher, PathPattern, route_path
 from ._core.proxies import request_origin
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
@@ -504,13 +504,7 @@ class TimingMiddleware:
                             value += _serialise(metrics)
                         headers = [*message.get("headers", ()), (_SERVER_TIMING, value)]
                         message = {**message, "headers": headers}
-            elif kind == "http.response.body" or kind == "http.response.zerocopysend":
-                if not trailers and not message.get("more_body", False):
-                    return send_final(message)
-            elif kind == "http.response.pathsend":
-                if not trailers:
-                    return send_final(message)
-            elif kind == "http.response.trailers" and not message.get("more_trailers", False):
+            elif ends_response(message, trailers):
                 return send_final(message)
             return send(message)
 

@@ -283,6 +283,66 @@ async def test_trap51_work_after_the_response_is_complete_is_not_timed() -> None
     assert done == ["background task finished"]
 
 
+_START = {"type": "http.response.start", "status": 200, "headers": []}
+_TRAILERS_START = {**_START, "trailers": True}
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        pytest.param(
+            [_START, {"type": "http.response.pathsend", "path": __file__}],
+            id="a file sent with pathsend",
+        ),
+        pytest.param(
+            [_START, {"type": "http.response.zerocopysend", "file": 0, "count": 2}],
+            id="a file sent with zerocopysend",
+        ),
+        pytest.param(
+            [
+                _TRAILERS_START,
+                {"type": "http.response.body", "body": b"ok"},
+                {"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")]},
+            ],
+            id="a body and its trailers",
+        ),
+    ],
+)
+async def test_work_after_a_response_sent_by_an_extension_is_not_timed(
+    response: list[Message],
+) -> None:
+    done: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        for message in response:
+            await send(message)
+        await anyio.sleep(0.15)  # a background task, past every budget
+        done.append("background task finished")
+
+    extensions = {name: {} for name in ("http.response.pathsend", "http.response.zerocopysend")}
+    scope = http_scope(extensions={**extensions, "http.response.trailers": {}})
+    with collected(logger) as records:
+        recorded = await run_asgi(
+            TimeoutMiddleware(app, timeout=0.05, total_timeout=0.05), scope, validate=False
+        )
+    assert recorded.messages == response
+    assert done == ["background task finished"]
+    assert get_outcome(scope) is None
+    assert records == []  # no false "cut short" warning
+
+
+async def test_a_response_with_trailers_is_not_complete_until_they_are_sent() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send(_TRAILERS_START)
+        await send({"type": "http.response.body", "body": b"ok"})
+        await anyio.sleep(10)  # the trailers never come
+
+    scope = http_scope(extensions={"http.response.trailers": {}})
+    recorded = await run_asgi(TimeoutMiddleware(app, total_timeout=0.05), scope, validate=False)
+    assert recorded.of_type("http.response.trailers") == []
+    assert get_outcome(scope) == "timeout"
+
+
 # --- the deadline ----------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .._types import Scope
+from .._types import Message, Scope
 
 #: The scope key holding the outcome.
 OUTCOME_KEY = "middlewares.outcome"
@@ -44,6 +44,29 @@ def request_outcome(
     else:
         detected = "error"
     return (500 if status is None else status), recorded or detected
+
+
+def ends_response(message: Message, trailers: bool = False) -> bool:
+    """Whether sending ``message`` completes the response, ``trailers`` being what the
+    ``http.response.start`` announced.
+
+    ASGI HTTP spec: the last ``http.response.body`` (no ``more_body``), or the ``Path Send``
+    extension's ``http.response.pathsend``, or the ``Zero Copy Send`` extension's last
+    ``http.response.zerocopysend``; with the ``HTTP Trailers`` extension's ``trailers: True``
+    those only end the body, and the last ``http.response.trailers`` (no ``more_trailers``)
+    ends the response. WebSocket spec: ``websocket.close``, or the last
+    ``websocket.http.response.body`` of a denial response.
+    """
+    kind = message["type"]
+    if kind == "http.response.body" or kind == "http.response.zerocopysend":
+        return not trailers and not message.get("more_body", False)
+    if kind == "http.response.trailers":
+        return not message.get("more_trailers", False)
+    if kind == "http.response.pathsend":
+        return not trailers
+    if kind == "websocket.close":
+        return True
+    return kind == "websocket.http.response.body" and not message.get("more_body", False)
 
 
 def set_outcome(scope: Scope, outcome: Outcome) -> None:
