@@ -237,3 +237,24 @@ def test_arbitrary_host_and_path_give_a_redirect_or_400(host: bytes, raw_path: b
         assert location.startswith("https://")
         assert "\r" not in location
         assert "\n" not in location
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    [
+        pytest.param("@evil.com/", "https://example.com/@evil.com/", id="userinfo trick"),
+        pytest.param(".evil.com/x", "https://example.com/.evil.com/x", id="host suffix trick"),
+        pytest.param("http://evil.com/x", "https://example.com/http://evil.com/x", id="absolute"),
+        pytest.param("*", "https://example.com/*", id="asterisk"),
+    ],
+)
+async def test_a_target_that_is_not_origin_form_never_names_another_host(
+    target: str, location: str
+) -> None:
+    # h11-based servers pass such request targets through as the path.
+    scope = http_scope(headers=[("host", "example.com")])
+    scope["raw_path"] = target.encode()
+    scope["path"] = target
+    for options in ({}, {"redirect_host": "example.com", "allowed_hosts": ["example.com"]}):
+        recorded = await run_asgi(HTTPSRedirectMiddleware(ok, **options), scope)
+        assert (recorded.status, recorded.header("location")) == (307, location)

@@ -363,3 +363,12 @@ async def test_entries_with_ports_are_decided_per_scheme() -> None:
     plain = http_scope(headers=[("host", "example.com")])
     assert (await run_asgi(middleware, secure)).status == 200
     assert (await run_asgi(middleware, plain)).status == 400
+
+
+@pytest.mark.anyio
+async def test_the_www_redirect_keeps_a_target_that_is_not_origin_form_on_the_host() -> None:
+    scope = http_scope(headers=[("host", "example.com")])
+    scope["raw_path"] = b"@evil.com/"
+    scope["path"] = "@evil.com/"
+    recorded = await run_asgi(TrustedHostMiddleware(ok, allowed_hosts=["www.example.com"]), scope)
+    assert recorded.header("location") == "http://www.example.com/@evil.com/"

@@ -199,5 +199,10 @@ def request_target(scope: Scope) -> str:
     for a ``Location`` that keeps the client's bytes."""
     raw = scope.get("raw_path")
     path = quote_from_bytes(raw, _PATH_SAFE) if raw else quote(scope["path"], _PATH_SAFE)
+    if not path.startswith("/"):
+        # RFC 9112 §3.2: only origin-form starts with "/"; h11 passes "@evil.com/", "*" and
+        # absolute-form through as the path, which after "https://host" would name another
+        # host. Under "/" they stay a path on the checked host.
+        path = "/" + path
     query: bytes = scope.get("query_string", b"")
     return f"{path}?{quote_from_bytes(query, _PATH_SAFE + '?')}" if query else path
