@@ -156,10 +156,11 @@ def rotate_csrf_token(scope: Scope) -> None:
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     value = get_header(headers, b"content-length")
-    # RFC 9110 §8.6: 1*DIGIT; anything else is left to the server to refuse.
+    # RFC 9110 §8.6: 1*DIGIT; anything else is left to the server to refuse. Past 18 digits it
+    # is over any limit (and int() refuses 4,300 digits and more).
     if value is None or not value.isdigit():
         return None
-    return int(value)
+    return int(value) if len(value) <= 18 else 10**18
 
 
 class CSRFMiddleware:

@@ -202,6 +202,7 @@ async def test_a_json_body_is_never_read_for_a_token() -> None:
         pytest.param([b"a" * 100] * 20, {}, id="chunked body crossing the limit"),
         pytest.param([b"a" * 100] * 20, {"content_length": "10"}, id="Content-Length that lies"),
         pytest.param([b"a" * 100] * 20, {"content_length": "-5"}, id="negative Content-Length"),
+        pytest.param(b"a" * 2000, {"content_length": "9" * 5000}, id="5,000-digit Content-Length"),
     ],
 )
 async def test_oversized_form_is_413_never_500_and_never_read_past_the_limit_trap_34(
