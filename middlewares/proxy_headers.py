@@ -122,7 +122,13 @@ class ProxyHeadersMiddleware:
         self._resolver = ForwardedResolver(trust, forwarded=forwarded, **counts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in _SERVED and self._trust.trusts_peer(scope):
+        # ORIGINAL_KEY: an outer instance already resolved this scope; a second pass would prefix
+        # the path twice and lose the connection's own peer.
+        if (
+            scope["type"] in _SERVED
+            and ORIGINAL_KEY not in scope
+            and self._trust.trusts_peer(scope)
+        ):
             forwarding = self._resolver.resolve(scope["headers"])
             if forwarding is not None:
                 apply_forwarding(scope, forwarding)

@@ -474,3 +474,18 @@ async def test_a_scope_without_raw_path_host_or_server_still_gets_what_is_known(
     await run_asgi(middleware, scope)
     assert (scope["path"], scope["root_path"], scope["server"]) == ("/p/x", "/p", None)
     assert "raw_path" not in scope
+
+
+async def test_a_second_instance_leaves_a_resolved_scope_as_it_is() -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((scope["path"], scope["root_path"], scope["client"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    inner = ProxyHeadersMiddleware(app, trusted_hosts=["10.0.0.1"], x_prefix=1)
+    outer = ProxyHeadersMiddleware(inner, trusted_hosts=["10.0.0.1"], x_prefix=1)
+    headers = {"x-forwarded-for": "1.2.3.4", "x-forwarded-prefix": "/api"}
+    await run_asgi(outer, http_scope(path="/x", client=("10.0.0.1", 1), headers=headers))
+    assert seen == [("/api/x", "/api", ("1.2.3.4", 0))]
