@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
-from ._core.outcome import get_outcome, request_outcome
+from ._core.outcome import ends_response, get_outcome, request_outcome
 from ._core.paths import PathMatcher, PathPattern, route_template
 from ._core.proxies import client_host
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -532,7 +532,7 @@ class AccessLogMiddleware:
         first: float | None = None
         last: float | None = None
         received = sent = 0
-        complete = disconnected = False
+        complete = disconnected = trailers = False
         response_headers: Any = ()
 
         async def receive_counting() -> Message:
@@ -552,15 +552,15 @@ class AccessLogMiddleware:
 
         async def send_counting(message: Message) -> None:
             nonlocal status, first, last, sent, complete, disconnected, response_headers
+            nonlocal trailers
             kind = message["type"]
-            final = False
             if kind == "http.response.body" or kind == "websocket.http.response.body":
                 sent += len(message.get("body", b""))
-                final = not message.get("more_body", False)
             elif kind == "http.response.start" or kind == "websocket.http.response.start":
                 first = clock()
                 status = message["status"]
                 response_headers = message.get("headers", ())
+                trailers = message.get("trailers", False)
             elif kind == "websocket.send":
                 sent += _ws_size(message)
             elif kind == "websocket.accept":
@@ -570,15 +570,16 @@ class AccessLogMiddleware:
             elif kind == "websocket.close":
                 if status is None:
                     status = 403  # the server refuses the handshake (ASGI websocket spec)
-                final = True
-            elif kind == "http.response.pathsend":
-                final = True
+            elif kind == "http.response.zerocopysend":
+                # Zero Copy Send extension: without a count the file is sent to its end, a
+                # size not known here.
+                sent += message.get("count") or 0
             try:
                 await send(message)
             except BaseException:
                 disconnected = True
                 raise
-            if final:
+            if ends_response(message, trailers):
                 last = clock()
                 complete = True
 

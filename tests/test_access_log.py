@@ -96,6 +96,61 @@ async def test_bytes_are_counted_not_read_from_content_length(
     assert parsed(lines)[0]["bytes_sent"] == 4
 
 
+_ZEROCOPY = "http.response.zerocopysend"
+
+
+@pytest.mark.parametrize(
+    ("body", "bytes_sent"),
+    [
+        pytest.param([{"type": _ZEROCOPY, "file": 0, "count": 5}], 5, id="one counted file"),
+        pytest.param(
+            [
+                {"type": _ZEROCOPY, "file": 0, "count": 3, "more_body": True},
+                {"type": _ZEROCOPY, "file": 0, "count": 2},
+            ],
+            5,
+            id="a file in two parts",
+        ),
+        pytest.param([{"type": _ZEROCOPY, "file": 0}], 0, id="to the end: size unknown"),
+    ],
+)
+async def test_a_file_sent_with_zerocopysend_is_a_complete_response(
+    lines: list[logging.LogRecord], body: list[Message], bytes_sent: int
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for message in body:
+            await send(message)
+
+    scope = http_scope(extensions={_ZEROCOPY: {}})
+    await run_asgi(logged(app), scope, validate=False)
+    (line,) = parsed(lines)
+    assert (line["status"], line["outcome"], line["bytes_sent"]) == (200, "ok", bytes_sent)
+
+
+@pytest.mark.parametrize(
+    ("sends_trailers", "outcome"),
+    [
+        pytest.param(True, "ok", id="complete once the trailers are sent"),
+        pytest.param(False, "error", id="the trailers never sent"),
+    ],
+)
+async def test_a_response_with_trailers_ends_with_its_trailers(
+    lines: list[logging.LogRecord], sends_trailers: bool, outcome: str
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": 200, "headers": [], "trailers": True}
+        await send(start)
+        await send({"type": "http.response.body", "body": b"abc"})
+        if sends_trailers:
+            await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")]})
+
+    scope = http_scope(extensions={"http.response.trailers": {}})
+    await run_asgi(logged(app), scope, validate=False)
+    (line,) = parsed(lines)
+    assert (line["status"], line["outcome"], line["bytes_sent"]) == (200, outcome, 3)
+
+
 async def test_trap_56_request_id_is_on_the_line_and_on_error_lines(
     lines: list[logging.LogRecord],
 ) -> None:
