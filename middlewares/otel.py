@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._core.outcome import Outcome, ends_response, get_outcome
 from ._core.paths import route_template
 from ._core.proxies import client_host, request_scheme
 from ._types import ASGIApp, Message, RawHeaders, Receive, Scope, Send
@@ -298,7 +299,9 @@ class OpenTelemetryMiddleware:
     HTTP, the same span: named ``{method} {http.route}`` once the router has matched (never
     the raw path), with the stable HTTP semantic conventions' attributes, the parent taken
     from the incoming ``traceparent`` by the global propagator, and the exception recorded
-    when the app raises. No span per ``receive`` or ``send``. It also records the
+    when the app raises or is cancelled. A request an inner middleware reports ending badly
+    without a complete error response (a timeout after a 200 started) is an error whose
+    ``error.type`` is that outcome. No span per ``receive`` or ``send``. It also records the
     ``http.server.request.duration`` histogram and the ``http.server.active_requests``
     counter, and leaves the trace id in ``scope["middlewares.trace_id"]`` for the access
     log. With no tracer and no meter provider configured it calls the app directly.
@@ -414,13 +417,16 @@ class OpenTelemetryMiddleware:
         if measuring:
             self._active.add(active, 1)
         status: int | None = None
+        head = last = None  # the response start and the last message sent
         first_byte = self._first_byte and span is not None
 
         def send_with_status(message: Message) -> Any:
-            nonlocal status
+            nonlocal status, head, last
+            last = message
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.http.response.start":
                 status = message["status"]
+                head = message
                 if first_byte:
                     span.add_event(_FIRST_BYTE_EVENT)  # type: ignore[union-attr]
             elif kind == "websocket.accept":
@@ -429,10 +435,10 @@ class OpenTelemetryMiddleware:
                 status = 403  # the server refuses the handshake
             return send(message)
 
-        error: Exception | None = None
+        error: BaseException | None = None
         try:
             await self.app(scope, receive, send_with_status)
-        except Exception as raised:
+        except BaseException as raised:  # a cancellation (the client left) too
             error = raised
             raise
         finally:
@@ -442,6 +448,11 @@ class OpenTelemetryMiddleware:
                 ended["http.response.status_code"] = status
                 if status >= 500:
                     ended["error.type"] = str(status)
+            outcome = get_outcome(scope)
+            if outcome is not None and outcome != "ok" and outcome != "limited":
+                reason = _outcome_error(outcome, status, head, last)
+                if reason is not None:
+                    ended["error.type"] = reason
             if error is not None:
                 ended["error.type"] = type(error).__qualname__
             if route is not None:
@@ -459,15 +470,34 @@ class OpenTelemetryMiddleware:
                 self._duration.record(time.perf_counter() - start, ended)
 
 
+def _outcome_error(
+    outcome: Outcome, status: int | None, head: Message | None, last: Message | None
+) -> str | None:
+    """``error.type`` for a request an inner layer reported ending badly (``timeout``,
+    ``disconnect``, ``too_large``...), or None to keep what the response says.
+
+    A complete 4xx or 5xx response (a guard's 504, 413 or 403) is judged by its status, as the
+    semantic conventions judge any response: a 5xx is an error named by its code, a 4xx is
+    not a server error. Anything else (a response cut short after a 200 started, or none at
+    all) ended for the outcome's reason, which names the error.
+    """
+    if status is not None and status >= 400 and last is not None:
+        trailers = head is not None and head.get("trailers", False)
+        if ends_response(last, trailers):
+            return None
+    return outcome
+
+
 def _end_span(
-    span: Any, method: str, route: str | None, ended: dict[str, Any], error: Exception | None
+    span: Any, method: str, route: str | None, ended: dict[str, Any], error: BaseException | None
 ) -> None:
     if ended:
         span.set_attributes(ended)
     if route is not None:
         span.update_name(f"{method} {route}")
     if error is not None:
-        # As the API's use_span does for a span started as current.
+        # As the API's use_span does for a span started as current, but for a cancellation
+        # (a BaseException) too: the request was cut short, not served.
         span.record_exception(error)
         span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
     elif "error.type" in ended:

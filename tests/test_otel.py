@@ -8,6 +8,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,8 +17,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import StatusCode
 
 import middlewares.otel as otel_module
-from middlewares._types import Receive, Scope, Send
+from middlewares._core.outcome import set_outcome
+from middlewares._core.respond import send_response
+from middlewares._types import ASGIApp, Receive, Scope, Send
 from middlewares.access_log import AccessLogMiddleware
+from middlewares.body_limit import BodyLimitMiddleware
 from middlewares.otel import (
     OpenTelemetryMiddleware,
     TraceIDFilter,
@@ -26,6 +30,7 @@ from middlewares.otel import (
 )
 from middlewares.request_id import RequestIDMiddleware, get_request_id
 from middlewares.testing import http_scope, run_asgi, websocket_scope
+from middlewares.timeout import TimeoutMiddleware
 
 from .logs import collected
 from .otel_support import Telemetry, client, starlette_app
@@ -387,19 +392,108 @@ def test_any_host_and_query_give_attributes_without_raising(host: bytes, query: 
     assert isinstance(otel_module._full_url(scope), str)
 
 
-async def test_a_cancelled_request_ends_its_span_without_an_error() -> None:
+async def test_a_request_cancelled_mid_response_is_an_error() -> None:
+    # As a server cancels the request when its client disconnects: a BaseException.
     telemetry = Telemetry()
 
     async def interrupted(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        raise KeyboardInterrupt  # a BaseException, as a cancellation is
+        await anyio.sleep(10)
 
-    with pytest.raises(KeyboardInterrupt):
+    with anyio.move_on_after(0.05):
         await run_asgi(instrumented(telemetry, interrupted), validate=False)
     (span,) = telemetry.spans
-    assert span.status.status_code == StatusCode.UNSET
-    assert span.events == ()
+    assert span.status.status_code == StatusCode.ERROR
+    assert [event.name for event in span.events] == ["exception"]
+    assert span.attributes is not None
+    assert span.attributes["error.type"] in ("CancelledError", "Cancelled")  # asyncio, trio
+    assert span.attributes["http.response.status_code"] == 200
     assert trace.get_current_span() is trace.INVALID_SPAN  # the context was restored
+
+
+async def stall_after_start(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"part", "more_body": True})
+    await anyio.sleep(10)
+
+
+async def stall_before_start(scope: Scope, receive: Receive, send: Send) -> None:
+    await anyio.sleep(10)
+
+
+async def read_then_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"part", "more_body": True})
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.body", "body": b"rest"})
+
+
+async def rate_limited(scope: Scope, receive: Receive, send: Send) -> None:
+    set_outcome(scope, "limited")
+    await send_response(send, 429, [], b"slow down")
+
+
+async def refused_too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    set_outcome(scope, "too_large")
+    await send_response(send, 413, [], b"too large")
+
+
+async def left_while_read(scope: Scope, receive: Receive, send: Send) -> None:
+    set_outcome(scope, "disconnect")  # as CSRF records a client gone mid-form, no response
+
+
+@pytest.mark.parametrize(
+    ("app", "body", "status", "error_type"),
+    [
+        pytest.param(
+            TimeoutMiddleware(stall_after_start, idle_timeout=0.05),
+            b"",
+            200,
+            "timeout",
+            id="a timeout cut the response after it started",
+        ),
+        pytest.param(
+            TimeoutMiddleware(stall_before_start, timeout=0.05),
+            b"",
+            504,
+            "504",
+            id="a timeout answered 504 before the start",
+        ),
+        pytest.param(
+            BodyLimitMiddleware(read_then_answer, max_body_size=4),
+            [b"12", b"345678"],
+            200,
+            "too_large",
+            id="a body over the limit after the response started",
+        ),
+        pytest.param(
+            BodyLimitMiddleware(read_then_answer, max_body_size=4),
+            [b"12", b"34"],
+            200,
+            None,
+            id="a body within the limit",
+        ),
+        pytest.param(
+            refused_too_large, b"", 413, None, id="a 413 before the start is a client error"
+        ),
+        pytest.param(rate_limited, b"", 429, None, id="a 429 is an answer, not an error"),
+        pytest.param(left_while_read, b"", None, "disconnect", id="the client left, no response"),
+    ],
+)
+async def test_an_outcome_recorded_by_an_inner_layer_reaches_the_span_and_metric(
+    app: ASGIApp, body: bytes | list[bytes], status: int | None, error_type: str | None
+) -> None:
+    telemetry = Telemetry()
+    await run_asgi(instrumented(telemetry, app), body=body, validate=False)
+    (span,) = telemetry.spans
+    attributes = dict(span.attributes or {})
+    assert attributes.get("http.response.status_code") == status
+    assert attributes.get("error.type") == error_type
+    failed = StatusCode.ERROR if error_type else StatusCode.UNSET
+    assert span.status.status_code == failed
+    (point,) = telemetry.points("http.server.request.duration")
+    assert point.attributes.get("error.type") == error_type
 
 
 async def test_requests_in_flight_are_counted_across_middlewares_on_one_provider() -> None:
