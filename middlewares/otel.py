@@ -34,7 +34,7 @@ try:
     _NO_METRICS = frozenset({metrics.NoOpMeterProvider, _ProxyMeterProvider, type(None)})
     _EMPTY_CONTEXT = Context()  # what extraction gives when no header carries a context
     _MISSING: ImportError | None = None
-except ImportError as missing:  # pragma: no cover - the tests run with the extra installed
+except ImportError as missing:  # the API is the optional [otel] extra
     _MISSING = missing
     Getter = object  # type: ignore[assignment,misc]
 

@@ -3,8 +3,10 @@ first-byte event, the trace id for request ids and logs, and a free no-op path."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -298,9 +300,16 @@ def test_bad_excluded_url_names_the_pattern() -> None:
 
 
 def test_missing_extra_fails_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(otel_module, "_MISSING", ImportError("No module named 'opentelemetry'"))
+    # The module as it loads where opentelemetry is not installed: it imports, and building the
+    # middleware names the extra. A fresh module object, so the real one is left alone.
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    spec = importlib.util.find_spec("middlewares.otel")
+    assert spec is not None
+    assert spec.loader is not None
+    without = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(without)
     with pytest.raises(ImportError, match=r"pip install 'middlewares\[otel\]'"):
-        OpenTelemetryMiddleware(starlette_app())
+        without.OpenTelemetryMiddleware(starlette_app())
 
 
 async def test_an_error_status_without_exception_sets_error_status() -> None:
