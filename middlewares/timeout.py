@@ -323,6 +323,11 @@ class TimeoutMiddleware:
                     if kind not in _STARTS:
                         return send(message)
                     started = True
+                    if kind == "websocket.close":
+                        # A refusal before accept is the whole answer: nothing more to time.
+                        timed = False
+                        move_deadline(math.inf)
+                        return send(message)
                     trailers = message.get("trailers", False)
                     if (
                         not self._event_streams

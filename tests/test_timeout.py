@@ -486,6 +486,23 @@ async def test_a_websocket_past_its_total_budget_is_closed_with_1013() -> None:
     ]
 
 
+async def test_a_websocket_refused_before_accept_is_not_timed_afterwards() -> None:
+    finished: list[bool] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.close", "code": 1008})
+        await anyio.sleep(0.1)  # clean-up after the refusal, past every budget
+        finished.append(True)
+
+    scope = websocket_scope()
+    middleware = TimeoutMiddleware(app, timeout=0.02, total_timeout=0.05, include_websockets=True)
+    recorded = await run_asgi(middleware, scope)
+    assert recorded.messages == [{"type": "websocket.close", "code": 1008}]  # one close, not two
+    assert finished == [True]
+    assert get_outcome(scope) is None
+
+
 async def test_unknown_messages_pass_through() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.early_hint", "links": []})
