@@ -15,7 +15,7 @@ from ._core.hosts import (
 )
 from ._core.outcome import set_outcome
 from ._core.paths import PathMatcher, PathPattern
-from ._core.respond import send_refusal
+from ._core.respond import refuse_handshake, send_response
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["HTTPSRedirectMiddleware", "https_location"]
@@ -82,8 +82,14 @@ class HTTPSRedirectMiddleware:
             ``TrustedHostMiddleware``); others get 400. Defaults to None (any well-formed host).
         exclude_paths: Paths served over plain http (``"/healthz"``, ``"/.well-known/*"``).
             Defaults to none.
-        websocket_policy: ``"refuse"`` (the default) or ``"redirect"`` (a denial response
-            to ``wss://`` where the server supports it, else a close).
+        websocket_policy: ``"refuse"`` (the default: a close before accept, which every server
+            answers with 403; browsers cannot follow a handshake redirect) or ``"redirect"`` (a
+            307 denial response to ``wss://`` where the server offers the extension, else the
+            same close).
+        websocket_denial_response: With ``"refuse"``, send the 403 (or a refused host's 400) as
+            a denial response where the server offers the extension, instead of a close. Off
+            by default: uvicorn's default WebSocket stack logs an ERROR line for each denial
+            response.
 
     Raises:
         ValueError: a ``status_code`` other than 307 or 308, an ``https_port`` outside
@@ -91,7 +97,16 @@ class HTTPSRedirectMiddleware:
             ``websocket_policy``.
     """
 
-    __slots__ = ("_allowed", "_exclude", "_host", "_port", "_redirect_ws", "_status", "app")
+    __slots__ = (
+        "_allowed",
+        "_denial_response",
+        "_exclude",
+        "_host",
+        "_port",
+        "_redirect_ws",
+        "_status",
+        "app",
+    )
 
     def __init__(
         self,
@@ -103,6 +118,7 @@ class HTTPSRedirectMiddleware:
         allowed_hosts: Sequence[str] | None = None,
         exclude_paths: Sequence[PathPattern] = (),
         websocket_policy: Literal["refuse", "redirect"] = "refuse",
+        websocket_denial_response: bool = False,
     ) -> None:
         if status_code not in (307, 308):
             raise ValueError(
@@ -126,6 +142,7 @@ class HTTPSRedirectMiddleware:
         self._allowed = None if allowed_hosts is None else HostAllowList(allowed_hosts)
         self._exclude = PathMatcher(exclude_paths) or None
         self._redirect_ws = websocket_policy == "redirect"
+        self._denial_response = websocket_denial_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -136,21 +153,36 @@ class HTTPSRedirectMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        if kind == "websocket" and not self._redirect_ws:
+        websocket = kind == "websocket"
+        if websocket and not self._redirect_ws:
             set_outcome(scope, "forbidden")
-            await send_refusal(scope, send, 403, body=_TLS_REQUIRED)
+            await refuse_handshake(
+                scope, receive, send, 403, _TLS_REQUIRED, denial_response=self._denial_response
+            )
             return
         location = https_location(
             scope, redirect_host=self._host, https_port=self._port, allowed=self._allowed
         )
         if location is None:
             set_outcome(scope, "forbidden")
-            await send_refusal(scope, send, 400, body=_INVALID)
+            if websocket:
+                await refuse_handshake(
+                    scope, receive, send, 400, _INVALID, denial_response=self._denial_response
+                )
+            else:
+                await send_response(send, 400, body=_INVALID)
             return
-        await send_refusal(
-            scope,
-            send,
-            self._status,
-            [(b"location", location.encode("latin-1"))],
-            content_type=None,
-        )
+        headers = [(b"location", location.encode("latin-1"))]
+        if websocket:  # the redirect policy: only a denial response can carry a Location
+            await refuse_handshake(
+                scope,
+                receive,
+                send,
+                self._status,
+                b"",
+                headers=headers,
+                content_type=None,
+                denial_response=True,
+            )
+        else:
+            await send_response(send, self._status, headers, content_type=None)

@@ -9,7 +9,7 @@ from ._core.hosts import Host, HostAllowList, format_host, parse_host, request_t
 from ._core.outcome import set_outcome
 from ._core.paths import PathMatcher, PathPattern
 from ._core.proxies import request_scheme
-from ._core.respond import send_refusal, send_response
+from ._core.respond import refuse_handshake, send_response
 from ._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["TrustedHostMiddleware", "host_decision"]
@@ -52,11 +52,11 @@ class TrustedHostMiddleware:
     port), then compared: ``"example.com"`` allows it on any port, ``"example.com:8443"`` only
     on that port, ``"*.example.com"`` every subdomain but not the apex, ``"*"`` everything. A
     repeated or malformed ``Host`` (a path, query, userinfo, bad IPv6, port over 65535), or none
-    in HTTP/1.1, is refused with 400 before the app runs, whatever the list. A refused
-    WebSocket handshake gets the 400 as a denial response when the server supports it, else a
-    close (1008). Put it inside ``ProxyHeadersMiddleware`` and the logging, tracing and
-    security-header layers, before anything that builds a URL from ``Host`` (see the ordering
-    page), so no inner layer ever builds a URL from an unchecked host.
+    in HTTP/1.1, is refused with 400 before the app runs, whatever the list. A refused WebSocket
+    handshake is closed before accept (1008), which every server answers with 403. Put it inside
+    ``ProxyHeadersMiddleware`` and the logging, tracing and security-header layers, before
+    anything that builds a URL from ``Host`` (see the ordering page), so no inner layer ever
+    builds a URL from an unchecked host.
 
     Args:
         app: The ASGI application to wrap.
@@ -66,13 +66,26 @@ class TrustedHostMiddleware:
             only the latter is listed. Defaults to True.
         exclude_paths: Paths served whatever the ``Host`` (``"/healthz"``, ``"/probes/*"``):
             health checks that address the pod by IP. Defaults to none.
+        websocket_denial_response: Refuse a WebSocket handshake with the 400 as a denial
+            response where the server offers the extension, instead of a close before accept.
+            Off by default: uvicorn's default WebSocket stack logs an ERROR line for each denial
+            response, and the ``Host`` is the client's to choose.
 
     Raises:
         TypeError: ``allowed_hosts`` is a string instead of a list.
         ValueError: an entry is not a host, or has ``*`` anywhere but a leading ``*.``.
     """
 
-    __slots__ = ("_allowed", "_cacheable", "_exclude", "_verdicts", "_www", "allowed_hosts", "app")
+    __slots__ = (
+        "_allowed",
+        "_cacheable",
+        "_denial_response",
+        "_exclude",
+        "_verdicts",
+        "_www",
+        "allowed_hosts",
+        "app",
+    )
 
     def __init__(
         self,
@@ -81,6 +94,7 @@ class TrustedHostMiddleware:
         allowed_hosts: Sequence[str] | None = None,
         www_redirect: bool = True,
         exclude_paths: Sequence[PathPattern] = (),
+        websocket_denial_response: bool = False,
     ) -> None:
         if allowed_hosts is None:
             allowed_hosts = ["*"]
@@ -88,6 +102,7 @@ class TrustedHostMiddleware:
         self._allowed = HostAllowList(allowed_hosts, argument="allowed_hosts")
         self.allowed_hosts = tuple(allowed_hosts)
         self._www = bool(www_redirect)
+        self._denial_response = websocket_denial_response
         self._exclude = PathMatcher(exclude_paths) or None
         # Few distinct hosts reach an app: remember each one's verdict (a bounded cache of a
         # pure function of the Host value; entries with a port also depend on the scheme).
@@ -128,4 +143,9 @@ class TrustedHostMiddleware:
             )
         else:  # a refused host, or a WebSocket handshake, which cannot follow a redirect
             set_outcome(scope, "forbidden")
-            await send_refusal(scope, send, 400, body=_INVALID)
+            if scope["type"] == "websocket":
+                await refuse_handshake(
+                    scope, receive, send, 400, _INVALID, denial_response=self._denial_response
+                )
+            else:
+                await send_response(send, 400, body=_INVALID)

@@ -323,6 +323,14 @@ def test_live_websocket_refusals_over_the_wire(implementation: str) -> None:
             assert socket.recv() == "hi"
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://localhost:{port}/ws")
+        assert refused.value.response.status_code == 403  # closed before accept
+    denying = TrustedHostMiddleware(
+        inner, allowed_hosts=["127.0.0.1"], websocket_denial_response=True
+    )
+    with serve(denying, ws=implementation) as url:
+        port = url.rsplit(":", 1)[1]
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"ws://localhost:{port}/ws")
         assert refused.value.response.status_code == 400
         assert refused.value.response.body == b"Invalid host header"
     with serve(HTTPSRedirectMiddleware(inner), ws=implementation) as url:

@@ -187,13 +187,15 @@ async def test_t42_hsts_an_app_sets_on_an_https_redirect_passes_through() -> Non
 async def test_t43_a_plain_websocket_is_refused_without_a_location() -> None:
     middleware = HTTPSRedirectMiddleware(ok)
     offered = {"websocket.http.response": {}}
-    denied = await run_asgi(
-        middleware, websocket_scope(headers=[("host", "example.com")], extensions=offered)
-    )
+    scope = websocket_scope(headers=[("host", "example.com")], extensions=offered)
+    closed = await run_asgi(middleware, scope)
+    assert closed.messages == [{"type": "websocket.close", "code": 1008}]
+    asking = HTTPSRedirectMiddleware(ok, websocket_denial_response=True)
+    denied = await run_asgi(asking, scope)
     assert denied.status == 403
     assert denied.header("location") is None
-    closed = await run_asgi(middleware, websocket_scope(headers=[("host", "example.com")]))
-    assert [m["type"] for m in closed.messages] == ["websocket.close"]
+    not_offered = await run_asgi(asking, websocket_scope(headers=[("host", "example.com")]))
+    assert [m["type"] for m in not_offered.messages] == ["websocket.close"]
     secure = await run_asgi(
         middleware, websocket_scope(headers=[("host", "example.com")], scheme="wss")
     )

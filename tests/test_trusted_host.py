@@ -253,17 +253,19 @@ async def test_t28_excluded_paths_skip_the_check() -> None:
 
 
 @pytest.mark.anyio
-async def test_t29_websocket_refusal_uses_the_denial_extension_only_when_offered() -> None:
+async def test_t29_websocket_refusal_is_a_close_and_a_denial_only_when_asked_and_offered() -> None:
     middleware = TrustedHostMiddleware(ok, allowed_hosts=ALLOWED)
     offered = websocket_scope(
         headers=[("host", "evil.example")], extensions={"websocket.http.response": {}}
     )
-    denied = await run_asgi(middleware, offered)
+    closed = await run_asgi(middleware, offered)
+    assert closed.messages == [{"type": "websocket.close", "code": 1008}]
+    asking = TrustedHostMiddleware(ok, allowed_hosts=ALLOWED, websocket_denial_response=True)
+    denied = await run_asgi(asking, offered)
     assert denied.start["type"] == "websocket.http.response.start"
     assert denied.status == 400
-    closed = await run_asgi(middleware, websocket_scope(headers=[("host", "evil.example")]))
-    assert [m["type"] for m in closed.messages] == ["websocket.close"]
-    assert closed.messages[0]["code"] == 1008
+    not_offered = await run_asgi(asking, websocket_scope(headers=[("host", "evil.example")]))
+    assert not_offered.messages == [{"type": "websocket.close", "code": 1008}]
     allowed = await run_asgi(middleware, websocket_scope(headers=[("host", "example.com")]))
     assert allowed.messages[0]["type"] == "websocket.accept"
 

@@ -48,30 +48,6 @@ async def send_server_error(send: Send, headers: Iterable[tuple[bytes, bytes]]) 
         await send_response(send, 500, headers, b"Internal Server Error")
 
 
-async def send_refusal(
-    scope: Scope,
-    send: Send,
-    status: int,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    body: bytes = b"",
-    *,
-    content_type: bytes | None = TEXT_PLAIN,
-    denial_response: bool = True,
-) -> None:
-    """Refuse a request: an HTTP response, or for a WebSocket handshake the same response as a
-    denial when ``denial_response`` is on and the server offers the ``websocket.http.response``
-    extension, else a ``websocket.close`` with code 1008 (the server answers the handshake with
-    403)."""
-    if scope["type"] != "websocket":
-        await send_response(send, status, headers, body, content_type=content_type)
-    elif denial_response and "websocket.http.response" in (scope.get("extensions") or {}):
-        await send_response(
-            send, status, headers, body, content_type=content_type, prefix="websocket.http"
-        )
-    else:
-        await send({"type": "websocket.close", "code": POLICY_VIOLATION})
-
-
 async def refuse_handshake(
     scope: Scope,
     receive: Receive,
@@ -80,7 +56,7 @@ async def refuse_handshake(
     body: bytes,
     *,
     headers: Iterable[tuple[bytes, bytes]] = (),
-    content_type: bytes = TEXT_PLAIN,
+    content_type: bytes | None = TEXT_PLAIN,
     denial_response: bool = False,
 ) -> None:
     """Refuse a WebSocket handshake before the app can accept it (ASGI WebSocket spec).
@@ -93,13 +69,11 @@ async def refuse_handshake(
     Nothing is sent when the client left first.
     """
     message = await receive()
-    if message["type"] == "websocket.connect":
-        await send_refusal(
-            scope,
-            send,
-            status,
-            headers,
-            body,
-            content_type=content_type,
-            denial_response=denial_response,
+    if message["type"] != "websocket.connect":
+        return
+    if denial_response and "websocket.http.response" in (scope.get("extensions") or {}):
+        await send_response(
+            send, status, headers, body, content_type=content_type, prefix="websocket.http"
         )
+    else:
+        await send({"type": "websocket.close", "code": POLICY_VIOLATION})

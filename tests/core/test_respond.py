@@ -6,12 +6,11 @@ import pytest
 
 from middlewares._core.respond import (
     refuse_handshake,
-    send_refusal,
     send_response,
     send_server_error,
 )
 from middlewares._types import Message, Receive, Scope, Send
-from middlewares.testing import Recorded, http_scope, run_asgi, websocket_scope
+from middlewares.testing import run_asgi, websocket_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -81,33 +80,6 @@ async def test_refuse_handshake_sends_nothing_to_a_client_that_left() -> None:
 
     result = await run_asgi(app, websocket_scope(), receive=gone)
     assert result.messages == []
-
-
-async def _refuse(scope: Scope) -> Recorded:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send_refusal(scope, send, 400, body=b"Invalid host header")
-
-    return await run_asgi(app, scope)
-
-
-async def test_refusal_of_an_http_request_is_a_response() -> None:
-    result = await _refuse(http_scope())
-    assert result.status == 400
-    assert result.body == b"Invalid host header"
-
-
-async def test_refusal_of_a_websocket_uses_the_denial_extension_when_offered() -> None:
-    scope = websocket_scope(extensions={"websocket.http.response": {}})
-    result = await _refuse(scope)
-    assert result.start["type"] == "websocket.http.response.start"
-    assert result.status == 400
-    assert result.body == b"Invalid host header"
-
-
-async def test_refusal_of_a_websocket_without_the_extension_is_a_close() -> None:
-    result = await _refuse(websocket_scope())
-    assert [m["type"] for m in result.messages] == ["websocket.close"]
-    assert result.messages[0]["code"] == 1008
 
 
 async def test_a_denial_response_carries_the_given_headers() -> None:
